@@ -1,0 +1,55 @@
+"""Freezes the latest LeNet checkpoint into LeNet_frozen_graph.pb.
+
+Inputs: input_image (float32 [None, 784], pixels in [0, 1]) and input_label (float32 [None, 10], one-hot).
+Outputs: Mean_1 (batch accuracy, as the original, for its online-inference flow) and predictions
+(softmax probabilities [None, 10], the output to deploy).
+"""
+import os
+
+import lenet_cli
+
+import tensorflow as tf
+
+import lenet_model
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUTPUT_NODES = ["Mean_1", "predictions"]
+
+
+def parse_args(argv):
+    p = lenet_cli.ArgumentParser(prog="LeNet_frozen_graph.py", description=__doc__)
+    p.add_argument("--ckpt_path", default=os.path.join(HERE, "test", "output", "ckpt_npu"),
+                   help="checkpoint folder (its latest checkpoint is used) or checkpoint prefix")
+    p.add_argument("--output_path", default="LeNet_frozen_graph.pb", help="frozen GraphDef to write")
+    return lenet_cli.parse_tolerant(p, argv)
+
+
+def build_inference_graph():
+    images = tf.compat.v1.placeholder(tf.float32, [None, 784], name="input_image")
+    labels = tf.compat.v1.placeholder(tf.float32, [None, lenet_model.NUM_CLASSES], name="input_label")
+    logits = lenet_model.inference(images)
+    tf.nn.softmax(logits, name="predictions")
+    correct = tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1))
+    tf.reduce_mean(tf.cast(correct, tf.float32), name="Mean_1")
+
+
+def main(argv):
+    args = parse_args(argv)
+    checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path, "--ckpt_path")
+    tf.compat.v1.disable_eager_execution()
+    build_inference_graph()
+    saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
+    with tf.compat.v1.Session() as sess:
+        saver.restore(sess, checkpoint)
+        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+            sess, sess.graph.as_graph_def(), OUTPUT_NODES)
+    with open(args.output_path, "wb") as handle:
+        handle.write(frozen.SerializeToString())
+    print(f"froze {checkpoint} into {args.output_path} ({len(frozen.node)} nodes)")
+    print("input nodes: input_image (float32 [None,784]), input_label (float32 [None,10])")
+    print("output nodes: Mean_1 (accuracy), predictions (softmax [None,10])")
+    return 0
+
+
+if __name__ == "__main__":
+    lenet_cli.run(main)

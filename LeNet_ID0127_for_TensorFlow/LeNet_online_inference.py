@@ -1,0 +1,92 @@
+"""Runs the frozen LeNet graph over the .bin files written by LeNet_preprocess.py.
+
+Needs only the .pb: batches of --batchSize (the last one zero-padded, padding excluded from the
+accuracy); writes <output_dir>/predictions.txt (file name, predicted class, true class).
+"""
+import glob
+import os
+import re
+import time
+
+import lenet_cli
+from lenet_cli import UsageError
+
+import numpy as np
+import tensorflow as tf
+
+PIXELS, CLASSES = 784, 10
+
+
+def parse_args(argv):
+    p = lenet_cli.ArgumentParser(prog="LeNet_online_inference.py", description=__doc__)
+    p.add_argument("--model_path", default="./LeNet_frozen_graph.pb")
+    p.add_argument("--data_dir", default="input_bins", help="folder with images/ and labels/ from LeNet_preprocess.py")
+    p.add_argument("--output_dir", default="inference_output")
+    p.add_argument("--batchSize", type=lenet_cli.positive_int, default=64)
+    return lenet_cli.parse_tolerant(p, argv)
+
+
+def read_bins(data_dir):
+    """Returns (names, images [n, 784], labels [n]) in sample-index order."""
+    paths = glob.glob(os.path.join(data_dir, "images", "input_*.bin"))
+    if not paths:
+        raise UsageError(f"--data_dir {data_dir}: no images/input_<i>.bin files (run LeNet_preprocess.py)")
+    paths.sort(key=lambda p: int(re.search(r"input_(\d+)\.bin$", p).group(1)))
+    names = [os.path.basename(p) for p in paths]
+    images, labels = np.empty((len(paths), PIXELS), np.float32), np.empty(len(paths), np.int64)
+    for i, (path, name) in enumerate(zip(paths, names)):
+        label_path = os.path.join(data_dir, "labels", name)
+        if not os.path.isfile(label_path):
+            raise UsageError(f"{label_path}: missing label file for {path}")
+        image, one_hot = np.fromfile(path, np.float32), np.fromfile(label_path, np.float32)
+        if image.size != PIXELS or one_hot.size != CLASSES:
+            raise UsageError(f"{path}: expected {PIXELS} float32 pixels and {CLASSES} label values")
+        images[i], labels[i] = image, int(np.argmax(one_hot))
+    return names, images, labels
+
+
+def load_graph(model_path):
+    if not os.path.isfile(model_path):
+        raise UsageError(f"--model_path {model_path}: file not found (run LeNet_frozen_graph.py)")
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        with open(model_path, "rb") as handle:
+            graph_def.ParseFromString(handle.read())
+    except Exception as err:  # protobuf raises its own DecodeError type
+        raise UsageError(f"--model_path {model_path}: not a GraphDef ({err})") from None
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    return graph
+
+
+def main(argv):
+    args = parse_args(argv)
+    graph = load_graph(args.model_path)
+    names, images, labels = read_bins(args.data_dir)
+    inputs, outputs = graph.get_tensor_by_name("input_image:0"), graph.get_tensor_by_name("predictions:0")
+    predicted, batch_seconds = [], []
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for start in range(0, len(names), args.batchSize):
+            batch = images[start:start + args.batchSize]
+            padded = np.zeros((args.batchSize, PIXELS), np.float32)
+            padded[:len(batch)] = batch
+            began = time.perf_counter()
+            probabilities = sess.run(outputs, {inputs: padded})
+            batch_seconds.append(time.perf_counter() - began)
+            predicted.extend(np.argmax(probabilities[:len(batch)], axis=1))
+    predicted = np.array(predicted)
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "predictions.txt"), "w") as handle:
+        for name, guess, truth in zip(names, predicted, labels):
+            handle.write(f"{name} {guess} {truth}\n")
+    # The first batch builds the kernels; it is left out of the timing when there are others.
+    timed = batch_seconds[1:] or batch_seconds
+    ms_per_image = 1000.0 * sum(timed) / (len(timed) * args.batchSize)
+    print(f"Final Online Inference Accuracy accuracy : {np.mean(predicted == labels):.4f}")
+    print(f"average infer time: {ms_per_image:.4f} ms/img,FPS is {1000.0 / ms_per_image:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    lenet_cli.run(main)

@@ -1,0 +1,54 @@
+"""The LeNet-5 graph of the original port: sigmoid activations, max pooling, 107,786 parameters."""
+import os
+
+import tensorflow as tf
+
+from lenet_cli import UsageError
+
+NUM_CLASSES = 10
+MODEL_SCOPES = ("layer_1", "layer_2", "fc_1", "fc_2", "fc_3")
+
+
+def _variables(scope, weight_shape, bias_size):
+    # AUTO_REUSE lets the training and evaluation towers share one set of weights.
+    with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
+        weights = tf.compat.v1.get_variable(
+            "weights", weight_shape, initializer=tf.compat.v1.glorot_uniform_initializer())
+        bias = tf.compat.v1.get_variable("bias", [bias_size], initializer=tf.compat.v1.zeros_initializer())
+    return weights, bias
+
+
+def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps):
+    weights, bias = _variables(scope, [5, 5, in_maps, out_maps], out_maps)
+    conv = tf.nn.conv2d(inputs, weights, strides=1, padding="SAME") + bias
+    return tf.nn.max_pool2d(tf.sigmoid(conv), ksize=2, strides=2, padding="SAME")
+
+
+def _dense(scope, inputs, n_out, activation=None):
+    weights, bias = _variables(scope, [inputs.shape[-1], n_out], n_out)
+    out = tf.matmul(inputs, weights) + bias
+    return activation(out) if activation else out
+
+
+def inference(images):
+    """images: float32 [batch, 784] in [0, 1] -> logits float32 [batch, 10]."""
+    x = tf.reshape(images, [-1, 28, 28, 1])
+    x = _conv_sigmoid_pool("layer_1", x, 1, 6)
+    x = _conv_sigmoid_pool("layer_2", x, 6, 16)
+    x = tf.reshape(x, [-1, 7 * 7 * 16])
+    x = _dense("fc_1", x, 120, tf.sigmoid)
+    x = _dense("fc_2", x, 84, tf.sigmoid)
+    return _dense("fc_3", x, NUM_CLASSES)
+
+
+def model_variables():
+    """The network's weights and biases (not the optimizer's slots, which share their scopes)."""
+    return [v for v in tf.compat.v1.trainable_variables() if v.op.name.split("/")[0] in MODEL_SCOPES]
+
+
+def resolve_checkpoint(path, flag):
+    """A checkpoint folder (its latest checkpoint) or a checkpoint prefix -> the prefix."""
+    found = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+    if not found or not tf.io.gfile.exists(found + ".index"):
+        raise UsageError(f"{flag} {path}: no checkpoint found")
+    return found

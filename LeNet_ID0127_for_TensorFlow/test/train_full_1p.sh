@@ -1,0 +1,8 @@
+#!/bin/bash
+# Accuracy run: 5 epochs x 1000 steps, batch 64, then the whole test set.
+# Usage: bash train_full_1p.sh --data_path=/dataset/mnist   (-h for all options)
+suffix=acc
+epochs=5
+steps=1000
+accuracy_key=TrainAccuracy
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

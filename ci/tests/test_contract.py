@@ -1,0 +1,90 @@
+"""The contract checker accepts a conforming run and names what is wrong with a broken one."""
+import os
+import platform
+
+import pytest
+
+from ci import contract
+
+NETWORK = "Toy_for_TensorFlow"
+CASE = f"{NETWORK}_bs8_1p_acc"
+FINAL = ("------------------ Final result ------------------\n"
+         "Final Performance images/sec : 100.50\nFinal Train Accuracy : 0.91\nE2E Training Duration sec : 7\n")
+
+
+def summary_lines(**override):
+    values = {"Network": NETWORK, "RankSize": "1", "BatchSize": "8", "DeviceType": platform.machine(),
+              "CaseName": CASE, "ActualFPS": "100.50", "TrainingTime": "79.6", "TrainAccuracy": "0.91",
+              "ActualLoss": "0.25", "E2ETrainingTime": "7"}
+    values.update(override)
+    return [f"{k} = {v}" for k, v in values.items() if v is not None]
+
+
+def make_run(tmp_path, lines=None, losses=(2.3, 1.5, 0.9, 0.25), stdout=FINAL, launcher="train_full_1p.sh"):
+    model = tmp_path / NETWORK
+    out = model / "test" / "output" / "0"
+    out.mkdir(parents=True)
+    (out / "train_0.log").write_text("log\n")
+    case = dict(line.split(" = ") for line in (lines or summary_lines()))["CaseName"]
+    (out / f"{case}.log").write_text("\n".join(lines or summary_lines()) + "\n")
+    (out / f"train_{case}_loss.txt").write_text("".join(f"{v}\n" for v in losses))
+    return contract.Run(str(model), launcher, stdout)
+
+
+def test_conforming_run_passes(tmp_path):
+    assert contract.check(make_run(tmp_path), 0, min_accuracy=0.5, loss_must_fall=True) == []
+
+
+@pytest.mark.parametrize("override, reason", [
+    ({"ActualFPS": ""}, "ActualFPS = '' is not a finite number"),
+    ({"TrainingTime": "nan"}, "TrainingTime = 'nan' is not a finite number"),
+    ({"TrainAccuracy": "NA"}, "not a number (NA only in a perf run)"),
+    ({"E2ETrainingTime": None}, "differ from the contract's"),
+    ({"Network": "Other"}, "Network = Other but the directory is"),
+    ({"DeviceType": "sparc"}, "DeviceType = sparc"),
+])
+def test_broken_summary_is_named(tmp_path, override, reason):
+    problems = contract.check(make_run(tmp_path, summary_lines(**override)), 0)
+    assert any(reason in p for p in problems), problems
+
+
+def test_wrong_suffix_for_the_launcher(tmp_path):
+    problems = contract.check(make_run(tmp_path, launcher="train_performance_1p.sh"), 0)
+    assert any("is not Toy_for_TensorFlow_bs8_1p_<...>perf" in p for p in problems), problems
+
+
+def test_accuracy_na_allowed_in_perf_runs(tmp_path):
+    perf_case = f"{NETWORK}_bs8_1p_perf"
+    lines = summary_lines(CaseName=perf_case, TrainAccuracy="NA")
+    stdout = FINAL.replace("0.91", "NA")
+    assert contract.check(make_run(tmp_path, lines, stdout=stdout, launcher="train_performance_1p.sh"), 0) == []
+
+
+def test_non_finite_loss_and_last_value(tmp_path):
+    assert "not a finite number" in contract.check(make_run(tmp_path, losses=(2.3, float("nan"), 0.25)), 0)[0]
+    other = tmp_path / "other"
+    other.mkdir()
+    assert "is not the last value" in contract.check(make_run(other, losses=(2.3, 0.5)), 0)[0]
+
+
+def test_final_block_must_match_summary(tmp_path):
+    problems = contract.check(make_run(tmp_path, stdout=FINAL.replace("100.50", "99")), 0)
+    assert problems == ["final block images/sec 99 != ActualFPS 100.50"]
+    other = tmp_path / "other"
+    other.mkdir()
+    assert "does not end with" in contract.check(make_run(other, stdout=FINAL + "extra line\n"), 0)[0]
+
+
+def test_learning_checks(tmp_path):
+    problems = contract.check(make_run(tmp_path, losses=(0.2, 0.5, 1.0, 0.25)), 0, min_accuracy=0.95,
+                              loss_must_fall=True)
+    assert problems == ["TrainAccuracy 0.91 below 0.95", "loss did not fall (first 1: 0.2000, last 1: 0.2500)"]
+
+
+def test_failed_launcher_and_missing_outputs(tmp_path):
+    run = contract.Run(str(tmp_path / "Nothing"), "train_full_1p.sh", "[Error] boom\n")
+    assert contract.check(run, 3) == ["exit code 3: [Error] boom"]
+    assert "no training log" in contract.check(run, 0)[0]
+    os.makedirs(run.out_dir)
+    open(os.path.join(run.out_dir, "train_0.log"), "w").close()
+    assert "expected one summary *.log" in contract.check(run, 0)[0]

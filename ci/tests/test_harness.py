@@ -1,0 +1,86 @@
+"""The harness discovers launchers, reports one row each and fails when any launcher fails."""
+import os
+import subprocess
+import sys
+
+from ci import smoke
+from ci.tests.conftest import REPO
+
+GOOD = r'''#!/bin/bash
+for a in "$@"; do case $a in --data_path=*) d=${a#*=};; --steps=*) s=${a#*=};; esac; done
+test -f "$d/data.txt" || { echo "[Error] no data"; exit 1; }
+out=$(dirname "$0")/output/0; rm -rf $out; mkdir -p $out; echo log > $out/train_0.log
+c=Toy_bs4_1p_SUFFIX; printf '2.0\n1.0\n0.5\n' > $out/train_${c}_loss.txt
+printf 'Network = Toy\nRankSize = 1\nBatchSize = 4\nDeviceType = %s\nCaseName = %s\nActualFPS = %s\nTrainingTime = 10\nACC = 0.9\nActualLoss = 0.5\nE2ETrainingTime = 1\n' "$(uname -m)" $c $s > $out/$c.log
+echo "------------------ Final result ------------------"
+echo "Final Performance images/sec : $s"; echo "Final Train Accuracy : 0.9"; echo "E2E Training Duration sec : 1"
+'''
+CONFIG = '''
+[Toy]
+dataset = "toy"
+args = ["--steps=5"]
+[Toy.launchers."train_performance_1p.sh"]
+args = ["--steps=7"]
+min_accuracy = 0.95
+'''
+
+
+def make_tree(tmp_path):
+    test_dir = tmp_path / "root" / "Toy" / "test"
+    test_dir.mkdir(parents=True)
+    (test_dir / "train_full_1p.sh").write_text(GOOD.replace("SUFFIX", "acc").replace("ACC", "TrainAccuracy"))
+    (test_dir / "train_performance_1p.sh").write_text(GOOD.replace("SUFFIX", "perf").replace("ACC", "Accuracy"))
+    (test_dir / "launcher_lib.sh").write_text("exit 1\n")  # not a launcher: never run
+    (tmp_path / "smoke.toml").write_text(CONFIG)
+    return tmp_path / "root"
+
+
+def fake_generator(out_dir, seed=0):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "data.txt"), "w") as handle:
+        handle.write("x")
+
+
+def run_harness(tmp_path, monkeypatch, capsys, *extra):
+    monkeypatch.setitem(smoke.GENERATORS, "toy", fake_generator)
+    code = smoke.main(["--root", str(tmp_path / "root"), "--config", str(tmp_path / "smoke.toml"),
+                       "--work_dir", str(tmp_path / "work"), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_rows_pass_and_fail_per_launcher(tmp_path, monkeypatch, capsys):
+    make_tree(tmp_path)
+    code, out = run_harness(tmp_path, monkeypatch, capsys)
+    assert code == 1
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("Toy ")}
+    assert sorted(rows) == ["train_full_1p.sh", "train_performance_1p.sh"]
+    assert rows["train_full_1p.sh"].rstrip().endswith("PASS")
+    assert "| 5 " in rows["train_full_1p.sh"]  # the model's args reached the launcher
+    assert "FAIL: Accuracy 0.9 below 0.95" in rows["train_performance_1p.sh"]
+    assert "smoke: 1 passed, 1 failed" in out
+    assert os.path.isfile(tmp_path / "work" / "datasets" / "toy" / ".complete")
+
+
+def test_new_launcher_and_unconfigured_model_are_picked_up(tmp_path, monkeypatch, capsys):
+    root = make_tree(tmp_path)
+    extra = root / "Toy" / "test" / "train_full_8p.sh"
+    extra.write_text(GOOD.replace("SUFFIX", "acc").replace("ACC", "TrainAccuracy"))
+    (root / "Other" / "test").mkdir(parents=True)
+    (root / "Other" / "test" / "train_full_1p.sh").write_text("exit 0\n")
+    code, out = run_harness(tmp_path, monkeypatch, capsys, "--only", "full")
+    assert code == 1
+    assert "train_full_8p.sh" in out and "FAIL: no [Other] table in ci/smoke.toml" in out
+    assert "smoke: 2 passed, 1 failed" in out
+
+
+def test_every_launcher_of_the_repository_passes():
+    """The main job itself: every launcher of every model, in smoke mode, on this machine's device."""
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "ci", "smoke.py")], capture_output=True, text=True,
+                          timeout=3000)
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    launchers = smoke.discover(REPO)
+    assert launchers
+    for path in launchers:
+        assert f"{os.path.basename(os.path.dirname(os.path.dirname(path)))}/test/{os.path.basename(path)}: PASS" \
+            in proc.stdout
