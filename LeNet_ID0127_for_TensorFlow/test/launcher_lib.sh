@@ -101,7 +101,9 @@ for name in TrainingTime train_accuracy ActualLoss; do
         exit 1
     fi
 done
-ActualFPS=$(awk -v bs="$batch_size" -v ms="$TrainingTime" -v n="$RANK_SIZE" 'BEGIN {printf "%.2f", bs * n * 1000 / ms}')
+# NA: a resumed run that found nothing left to train has no step time.
+ActualFPS=$(awk -v bs="$batch_size" -v ms="$TrainingTime" -v n="$RANK_SIZE" \
+    'BEGIN {if (ms == "NA") print "NA"; else printf "%.2f", bs * n * 1000 / ms}')
 E2ETrainingTime=$((end_time - start_time))
 
 {

@@ -1,4 +1,5 @@
 """The network: parameter count from the layer table, variable names, shapes."""
+import numpy as np
 import tensorflow as tf
 
 import lenet_model
@@ -35,3 +36,18 @@ def test_second_tower_shares_weights():
         lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
         lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
         assert len(lenet_model.model_variables()) == 10
+
+
+def test_first_conv_as_matmul_gives_the_same_logits_and_gradients():
+    images = np.random.default_rng(0).random((8, 784), dtype=np.float32)
+    results = []
+    for as_matmul in (False, True):
+        with tf.Graph().as_default():
+            tf.compat.v1.set_random_seed(3)
+            logits = lenet_model.inference(tf.constant(images), first_conv_as_matmul=as_matmul)
+            grads = tf.gradients(tf.reduce_sum(logits ** 2), lenet_model.model_variables())
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                results.append(sess.run([logits] + grads))
+    for plain, matmul in zip(*results):
+        np.testing.assert_allclose(matmul, plain, rtol=1e-4, atol=1e-5)

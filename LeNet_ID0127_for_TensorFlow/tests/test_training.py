@@ -58,6 +58,12 @@ def test_resumes_after_sigkill(small_mnist, tmp_path):
     steps = [int(s) for s in re.findall(r"^epoch : 1----step : (\d+)-", resumed.stdout, re.M)]
     assert steps == list(range(last_step + 1, 401))
 
+    finished = run(args, cwd=MODEL_DIR)
+    assert finished.returncode == 0, finished.stderr
+    assert "global step 400 of 400: nothing left to train" in finished.stdout
+    assert "Final Performance ms/step : NA" in finished.stdout
+    assert final_value(finished.stdout, "Final Accuracy accuracy") == final_value(resumed.stdout, "Final Accuracy accuracy")
+
 
 def test_fine_tuning_loads_all_but_the_excluded_scope(small_mnist, tmp_path):
     pretrained = tmp_path / "pretrained"
