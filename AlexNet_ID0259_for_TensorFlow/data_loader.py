@@ -1,0 +1,183 @@
+"""Dogs-vs-Cats file discovery, checks, the photo-level split and the tf.data input pipelines.
+
+Labels come from the file-name prefix (cat 0, dog 1). Crops cut offline by data_preprocessor.py are named
+<class>.<9-digit photo id><crop digit>.jpg; all crops of one photo share a photo key, and the split is
+made over photo keys, so no photo has crops on both sides.
+"""
+import concurrent.futures
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from model import INPUT_SIZE
+
+CLASSES = ("cat", "dog")
+RESIZE_SHORTER = 256
+NAME = re.compile(r"^(cat|dog)\.(\d+)\.jpe?g$", re.IGNORECASE)
+CROP_DIGITS = 10  # 9-digit photo id + 1 crop digit
+# AlexNet's PCA colour augmentation: eigenvalues/eigenvectors of ImageNet RGB pixels (0..255 scale).
+PCA_EIGVAL = np.array([55.46, 4.794, 1.148], np.float32)
+PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
+                       [-0.5808, -0.0045, -0.8140],
+                       [-0.5836, -0.6948, 0.4203]], np.float32)
+PCA_SIGMA = 0.1
+# Rough decoded size of one photo after resizing (shorter side 256, aspect about 4:3), for the cache budget.
+BYTES_PER_PHOTO = RESIZE_SHORTER * RESIZE_SHORTER * 4 // 3 * 3
+
+
+class DataError(Exception):
+    """A problem with the user's data folder; reported as one '[Error] ...' line."""
+
+
+def resolve_folder(data_path):
+    """The folder holding the cat./dog. files: data_path itself, its train/, or the original's layouts."""
+    if not os.path.isdir(data_path):
+        raise DataError(f"--data_path: {data_path} is not a folder")
+    candidates = [data_path, os.path.join(data_path, "train"),
+                  os.path.join(data_path, "data", "data_preprocessed", "train"),
+                  os.path.join(data_path, "data", "dog_and_cat_25000_split", "train")]
+    for folder in candidates:
+        if os.path.isdir(folder) and any(NAME.match(n) for n in os.listdir(folder)):
+            return folder
+    if not os.listdir(data_path):
+        raise DataError(f"--data_path: {data_path} is empty")
+    raise DataError(f"--data_path: no cat.<n>.jpg / dog.<n>.jpg files in {data_path} or its train/ folder")
+
+
+def check_jpeg(path):
+    """None when the file decodes as a JPEG, else the reason. Decoding at 1/8 scale still reads every byte
+    of the compressed stream, so truncated files are caught at a fraction of the cost of a full decode."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "zero-byte file"
+        with Image.open(path) as img:
+            if img.format != "JPEG":
+                return f"not a JPEG ({img.format})"
+            img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
+            img.load()
+    except Exception as err:  # PIL raises many types for broken files; any of them means "skip it"
+        return str(err).splitlines()[0] or type(err).__name__
+    return None
+
+
+def list_photos(data_path, log=print):
+    """[(path, label, photo_key)] sorted by name, and whether the files are offline crops."""
+    folder = resolve_folder(data_path)
+    entries = []
+    names = sorted(n for n in os.listdir(folder) if NAME.match(n))
+    crops = all(len(NAME.match(n).group(2)) == CROP_DIGITS for n in names)
+    paths = [os.path.join(folder, n) for n in names]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        problems = list(pool.map(check_jpeg, paths))
+    skipped = 0
+    for name, path, problem in zip(names, paths, problems):
+        if problem:
+            skipped += 1
+            log(f"[Warning] skipping {path}: {problem}")
+            continue
+        cls, digits = NAME.match(name).groups()
+        photo = digits[:CROP_DIGITS - 1] if crops else str(int(digits))
+        entries.append((path, CLASSES.index(cls.lower()), f"{cls.lower()}.{photo}"))
+    log(f"data: {len(entries)} {'crop files' if crops else 'photos'} in {folder}; {skipped} unreadable skipped")
+    if not entries:
+        raise DataError(f"--data_path: none of the {len(names)} cat./dog. files in {folder} is a readable JPEG")
+    return entries, crops
+
+
+def split(entries, val_photos, seed=0):
+    """Holds out val_photos source photos (a count, or a fraction when below 1), chosen by a seeded shuffle
+    of the sorted photo keys; returns (train, val) entry lists."""
+    keys = sorted({key for _, _, key in entries})
+    count = int(round(val_photos * len(keys))) if val_photos < 1 else int(val_photos)
+    if count <= 0 or count >= len(keys):
+        raise DataError(f"--val_photos: {val_photos} held-out photos of {len(keys)} leaves no training or no "
+                        "validation photos; pass a smaller count or a fraction such as 0.2")
+    order = np.random.RandomState(seed).permutation(len(keys))
+    held_out = {keys[i] for i in order[:count]}
+    train = [e for e in entries if e[2] not in held_out]
+    val = [e for e in entries if e[2] in held_out]
+    return train, val
+
+
+def _decode(path):
+    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_FAST")  # gray/CMYK -> RGB
+    return image
+
+
+def _resize_shorter(image):
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    size = tf.cast(tf.round(shape * (RESIZE_SHORTER / tf.reduce_min(shape))), tf.int32)
+    size = tf.maximum(size, RESIZE_SHORTER)
+    return tf.cast(tf.clip_by_value(tf.image.resize(image, size), 0.0, 255.0), tf.uint8)
+
+
+def _to_network(image):
+    """uint8 RGB -> float32 BGR 0..255, the original's input convention (no mean subtraction)."""
+    return tf.reverse(tf.cast(image, tf.float32), axis=[-1])
+
+
+def _augment(image, label):
+    image = tf.image.random_crop(image, [INPUT_SIZE, INPUT_SIZE, 3])
+    image = tf.image.random_flip_left_right(image)
+    alpha = tf.random.normal([3], stddev=PCA_SIGMA)
+    shift = tf.linalg.matvec(tf.constant(PCA_EIGVEC), alpha * tf.constant(PCA_EIGVAL))
+    image = tf.reverse(tf.cast(image, tf.float32) + shift, axis=[-1])
+    return image, label
+
+
+def _prepare(crops):
+    """Decoded uint8 image ready for cropping: offline crops as cut, photos resized to shorter side 256."""
+    def prepare(path, label):
+        image = _decode(path)
+        return (_fit_crop(image) if crops else _resize_shorter(image)), label
+    return prepare
+
+
+def _fit_crop(image):
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], INPUT_SIZE), tf.equal(shape[1], INPUT_SIZE))
+    return tf.cond(same, lambda: image,
+                   lambda: tf.cast(tf.image.resize(image, [INPUT_SIZE, INPUT_SIZE]), tf.uint8))
+
+
+def _center(image, label):
+    return tf.image.resize_with_crop_or_pad(image, INPUT_SIZE, INPUT_SIZE), label
+
+
+def _tensors(entries):
+    paths = [e[0] for e in entries]
+    labels = np.array([e[1] for e in entries], np.int32)
+    return tf.data.Dataset.from_tensor_slices((paths, labels))
+
+
+def train_dataset(entries, batch_size, crops, cache, seed=0, shards=1, shard=0):
+    """Endless shuffled batches of augmented training images (random 227 crop, flip, PCA jitter)."""
+    ds = _tensors(entries).shard(shards, shard)
+    n = len(entries[shard::shards])
+    auto = tf.data.AUTOTUNE
+    if cache:  # decode and resize once, then shuffle the decoded images every epoch
+        ds = ds.map(_prepare(crops), num_parallel_calls=auto).cache()
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+    else:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.map(_prepare(crops), num_parallel_calls=auto)
+    ds = ds.map(_augment, num_parallel_calls=auto).ignore_errors(log_warning=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(auto)
+
+
+def eval_dataset(entries, batch_size, crops, cache):
+    """Centre crops of the held-out images, in file order, repeated: one pass is ceil(n / batch) batches."""
+    ds = _tensors(entries).map(_prepare(crops), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(_center, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors(log_warning=True)
+    if cache:  # the uint8 centre crops, decoded once
+        ds = ds.cache()
+    ds = ds.map(lambda image, label: (_to_network(image), label), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def fits_cache(photo_count, cache_mb):
+    """Caching keeps the decoded images and a shuffle buffer of them in memory: about twice their size."""
+    return 2 * photo_count * BYTES_PER_PHOTO <= cache_mb * 2 ** 20

@@ -1,0 +1,58 @@
+"""Offline crop preparation, as the original: every photo resized to shorter side 256, then the four corner
+and the centre 227x227 crops, each also mirrored: 10 files per photo, named
+<class>.<9-digit photo id><crop digit 0-9>.jpg in <output_path>/train/.
+
+    python3 data_preprocessor.py --data_path=<cat.<n>.jpg/dog.<n>.jpg folder> [--output_path=data/data_preprocessed]
+
+main.py reads the result (--data_path=<output_path> or its parent) and still splits by source photo.
+On-the-fly augmentation in main.py makes this step optional.
+"""
+import argparse
+import os
+import sys
+
+from PIL import Image
+
+import data_loader
+from model import INPUT_SIZE
+
+
+def ten_crops(image):
+    width, height = image.size
+    scale = data_loader.RESIZE_SHORTER / min(width, height)
+    image = image.resize((max(data_loader.RESIZE_SHORTER, round(width * scale)),
+                          max(data_loader.RESIZE_SHORTER, round(height * scale))), Image.BILINEAR)
+    width, height = image.size
+    corners = [(0, 0), (width - INPUT_SIZE, 0), (0, height - INPUT_SIZE), (width - INPUT_SIZE, height - INPUT_SIZE),
+               ((width - INPUT_SIZE) // 2, (height - INPUT_SIZE) // 2)]
+    crops = [image.crop((x, y, x + INPUT_SIZE, y + INPUT_SIZE)) for x, y in corners]
+    return crops + [c.transpose(Image.FLIP_LEFT_RIGHT) for c in crops]
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="data_preprocessor.py", description=__doc__.splitlines()[0])
+    p.add_argument("--data_path", required=True)
+    p.add_argument("--output_path", default=os.path.join("data", "data_preprocessed"))
+    args = p.parse_args(argv)
+    try:
+        entries, crops = data_loader.list_photos(args.data_path)
+    except data_loader.DataError as err:
+        sys.stderr.write(f"[Error] {err}\n")
+        return 1
+    if crops:
+        sys.stderr.write(f"[Error] --data_path: {args.data_path} already holds crop files\n")
+        return 1
+    target = os.path.join(args.output_path, "train")
+    os.makedirs(target, exist_ok=True)
+    for path, _, key in entries:
+        cls, photo = key.split(".")
+        with Image.open(path) as img:
+            for i, crop in enumerate(ten_crops(img.convert("RGB"))):
+                crop.save(os.path.join(target, f"{cls}.{int(photo):09d}{i}.jpg"), quality=95)
+    print(f"wrote {10 * len(entries)} crops of {len(entries)} photos to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main(sys.argv[1:]))

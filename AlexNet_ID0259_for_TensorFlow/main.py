@@ -1,0 +1,109 @@
+"""Entry point: python3 main.py --data_path=<Dogs-vs-Cats folder> [--epoch=35 --step=0 --batch_size=100 ...]
+
+User mistakes end with one '[Error] ...' line on stderr and exit status 1 (2 for a malformed flag).
+"""
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
+# oneDNN kernels (fused conv+bias, fast conv back-prop) are on by default only on some x86 CPUs; on this
+# project's AMD EPYC they were off and a training step took 2.7x longer. Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write(f"[Error] main.py: {message}\n")
+        sys.exit(2)
+
+
+def _checked(kind, minimum):
+    def convert(text):
+        value = kind(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text!r}")
+        return value
+    convert.__name__ = f"{kind.__name__} >= {minimum}"
+    return convert
+
+
+def _bool(text):
+    if str(text).lower() in ("true", "1", "yes"):
+        return True
+    if str(text).lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be True or False, got {text!r}")
+
+
+_bool.__name__ = "boolean"
+
+
+def parse(argv):
+    p = Parser(prog="main.py", description="Train the two-tower AlexNet on Dogs-vs-Cats JPEGs.")
+    p.add_argument("--data_path", required=True, help="folder of cat.<n>.jpg/dog.<n>.jpg, or its parent")
+    p.add_argument("--output_path", default="output", help="checkpoints, curves and logs (default ./output)")
+    p.add_argument("--epoch", type=_checked(int, 1), default=35)
+    p.add_argument("--step", type=_checked(int, 0), default=0, help="steps per epoch; 0 = one pass over the data")
+    p.add_argument("--batch_size", type=_checked(int, 1), default=100)
+    p.add_argument("--learning_rate", type=_checked(float, 1e-12), default=0.001)
+    p.add_argument("--mul_rank_size", type=_checked(int, 1), default=1)
+    p.add_argument("--mul_device_id", type=_checked(int, 0), default=0)
+    p.add_argument("--val_photos", type=_checked(float, 0), default=1000,
+                   help="held-out source photos: a count, or a fraction when below 1 (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle and the initial weights")
+    p.add_argument("--cache_mb", type=_checked(int, 0), default=2048,
+                   help="keep decoded images in memory when they fit in this budget (0 = never)")
+    p.add_argument("--log_every", type=_checked(int, 1), default=20, help="steps between progress lines")
+    p.add_argument("--precision_mode", default="allow_mix_precision",
+                   choices=("allow_mix_precision", "allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype"))
+    p.add_argument("--over_dump", type=_bool, default=False)
+    p.add_argument("--data_dump_flag", type=_bool, default=False)
+    p.add_argument("--data_dump_step", type=int, default=10)
+    p.add_argument("--profiling", type=_bool, default=False)
+    args, unknown = p.parse_known_args(argv)
+    for flag in unknown:
+        print(f"[Warning] main.py: unknown argument {flag} ignored", file=sys.stderr)
+    if args.mul_device_id >= args.mul_rank_size:
+        p.error(f"--mul_device_id {args.mul_device_id} must be below --mul_rank_size {args.mul_rank_size}")
+    return args
+
+
+def main(argv):
+    args = parse(argv)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    tf.compat.v1.disable_eager_execution()
+    import alexnet_device
+    import data_loader
+    import train
+
+    start = time.time()
+    try:
+        entries, crops = data_loader.list_photos(args.data_path)
+        train_set, val_set = data_loader.split(entries, args.val_photos, args.seed)
+        per_rank = len(train_set[args.mul_device_id::args.mul_rank_size])
+        if args.batch_size > per_rank:
+            raise data_loader.DataError(f"--batch_size: {args.batch_size} is larger than the {per_rank} training "
+                                        "images of this rank; pass a smaller --batch_size or --val_photos")
+        cache = data_loader.fits_cache(len(entries), args.cache_mb)
+        print(f"split: {len(train_set)} training / {len(val_set)} held-out images "
+              f"({len({e[2] for e in val_set})} source photos held out, seed {args.seed}); "
+              f"decoded-image cache {'on' if cache else 'off'}")
+        config, where = alexnet_device.session_config(args)
+        print(f"device: {where}")
+        os.makedirs(args.output_path, exist_ok=True)
+        history = train.train(args, train_set, val_set, crops, cache, config)
+    except (data_loader.DataError, train.TrainingError) as err:
+        sys.stderr.write(f"[Error] {err}\n")
+        return 1
+    if history["test_acc"]:
+        print(f"Final held-out accuracy : {history['test_acc'][-1]:.2f}")
+    print(f"Total time sec : {time.time() - start:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

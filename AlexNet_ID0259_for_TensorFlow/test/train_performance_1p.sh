@@ -1,0 +1,7 @@
+#!/bin/bash
+# Throughput run: 600 steps of batch 100 in one epoch, then one held-out evaluation (TrainAccuracy, %).
+# bash train_performance_1p.sh --data_path=/home/Dog_Cats   (-h lists the options)
+suffix=perf
+max_epoch=1
+max_step=600
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

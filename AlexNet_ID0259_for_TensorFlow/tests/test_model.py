@@ -1,0 +1,58 @@
+"""The network: parameter count from the layer table, shapes, shared variables, the 12 decayed weights."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import model
+
+
+def layer_table_count():
+    """Written out by hand from the original's layer table (per tower: weights + biases)."""
+    conv1 = 2 * (11 * 11 * 3 * 48 + 48)
+    conv2 = 2 * (5 * 5 * 48 * 128 + 128)
+    conv3 = 3 * 3 * 256 * 384 + 384
+    conv4 = 2 * (3 * 3 * 192 * 192 + 192)
+    conv5 = 2 * (3 * 3 * 192 * 128 + 128)
+    fc = (9216 * 4096 + 4096) + (4096 * 1000 + 1000) + (1000 * 2 + 2)
+    return conv1 + conv2 + conv3 + conv4 + conv5 + fc
+
+
+@pytest.fixture
+def graph():
+    g = tf.Graph()
+    with g.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, 227, 227, 3])
+        train_logits = model.inference(images, model.KEEP_PROB)
+        eval_logits = model.inference(images)
+        yield g, images, train_logits, eval_logits
+
+
+def test_parameter_count_matches_layer_table(graph):
+    assert layer_table_count() == 44_185_914
+    assert model.parameter_count() == layer_table_count()
+    variables = tf.compat.v1.global_variables()
+    assert sum(int(np.prod(v.shape)) for v in variables) == layer_table_count()
+
+
+def test_train_and_eval_graphs_share_variables_and_have_12_weight_tensors(graph):
+    assert len(tf.compat.v1.global_variables()) == 24  # 12 weights + 12 biases, created once
+    assert len(model.weight_tensors()) == 12
+
+
+def test_shapes_and_dropout_only_in_training(graph):
+    g, images, train_logits, eval_logits = graph
+    assert train_logits.shape.as_list() == [None, 2]
+    x = np.random.RandomState(0).uniform(0, 255, (2, 227, 227, 3)).astype(np.float32)
+    with tf.compat.v1.Session(graph=g) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        e1, e2 = sess.run(eval_logits, {images: x}), sess.run(eval_logits, {images: x})
+        t1, t2 = sess.run(train_logits, {images: x}), sess.run(train_logits, {images: x})
+        biases = {v.name: sess.run(v) for v in tf.compat.v1.global_variables() if "bias" in v.name}
+    np.testing.assert_array_equal(e1, e2)
+    assert not np.allclose(t1, t2)
+    assert np.all(biases["conv2/biases_1:0"] == 1) and np.all(biases["conv1/biases_1:0"] == 0)
+    assert np.all(biases["fc2/biases:0"] == 1) and np.all(biases["fc3/biases:0"] == 0)
+
+
+def test_lrn_keeps_the_original_parameters():
+    assert model.LRN == dict(depth_radius=5, bias=2.0, alpha=1e-4, beta=0.75)

@@ -1,0 +1,97 @@
+"""Reads a TFDS-prepared MNIST folder (<data_dir>/mnist/3.0.1) without needing tensorflow-datasets.
+
+Shard names and counts come from dataset_info.json (TFDS 4.x `shardLengths` + `filepathTemplate`, or the
+older `numShards` + `statistics.numExamples`); the features file may be `features.json` (current TFDS) or
+`image.image.json` (older TFDS). Every mismatch between the metadata and the files is a DataError.
+"""
+import json
+import os
+import struct
+
+import tensorflow as tf
+
+VERSION = "3.0.1"
+DEFAULT_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
+
+
+class DataError(Exception):
+    """The data folder is missing or does not match what dataset_info.json describes."""
+
+
+def _shard_files(folder, split_info):
+    name = split_info.get("name", "?")
+    lengths = [int(n) for n in split_info.get("shardLengths", [])]
+    count = len(lengths) or int(split_info.get("numShards", 0) or 0)
+    if count == 0:
+        raise DataError(f"{folder}/dataset_info.json: split {name!r} lists no shards")
+    template = split_info.get("filepathTemplate") or DEFAULT_TEMPLATE
+    names = [template.replace("{DATASET}", "mnist").replace("{SPLIT}", name).replace("{FILEFORMAT}", "tfrecord")
+             .replace("{SHARD_INDEX}", f"{i:05d}").replace("{NUM_SHARDS}", f"{count:05d}")
+             .replace("{SHARD_X_OF_Y}", f"{i:05d}-of-{count:05d}") for i in range(count)]
+    if not lengths:  # older TFDS: only the split total is recorded
+        total = int(split_info.get("statistics", {}).get("numExamples", -1))
+        return [os.path.join(folder, n) for n in names], None, total
+    return [os.path.join(folder, n) for n in names], lengths, sum(lengths)
+
+
+def count_records(path):
+    """Counts the records of a tfrecord file from its framing; a truncated file raises DataError."""
+    size, offset, count = os.path.getsize(path), 0, 0
+    with open(path, "rb") as handle:
+        while offset < size:
+            header = handle.read(8)
+            if len(header) < 8:
+                raise DataError(f"{path}: truncated tfrecord (record {count} header cut off)")
+            offset += 8 + 4 + struct.unpack("<Q", header)[0] + 4
+            if offset > size:
+                raise DataError(f"{path}: truncated or corrupt tfrecord (record {count} runs past the end)")
+            handle.seek(offset)
+            count += 1
+    return count
+
+
+def describe(data_dir):
+    """Checks <data_dir>/mnist/3.0.1 against its metadata; returns {split: (files, number of examples)}."""
+    if not os.path.isdir(data_dir):
+        raise DataError(f"--data_dir: folder not found: {data_dir}")
+    folder = os.path.join(data_dir, "mnist", VERSION)
+    info_path = os.path.join(folder, "dataset_info.json")
+    if not os.path.isfile(info_path):
+        raise DataError(f"--data_dir: {data_dir} has no TFDS-prepared mnist/{VERSION}/dataset_info.json")
+    try:
+        with open(info_path) as handle:
+            info = json.load(handle)
+        splits_info = {s["name"]: s for s in info["splits"]}
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{info_path}: not a TFDS dataset_info.json ({err})") from None
+    if info.get("fileFormat", "tfrecord") != "tfrecord":
+        raise DataError(f"{info_path}: file format {info['fileFormat']!r} is not supported (tfrecord only)")
+    if not any(os.path.isfile(os.path.join(folder, n)) for n in ("features.json", "image.image.json")):
+        raise DataError(f"--data_dir: {folder} has neither features.json nor image.image.json")
+    result = {}
+    for split in ("train", "test"):
+        if split not in splits_info:
+            raise DataError(f"{info_path}: no {split!r} split")
+        files, lengths, total = _shard_files(folder, splits_info[split])
+        counts = []
+        for path in files:
+            if not os.path.isfile(path):
+                raise DataError(f"{info_path}: lists {os.path.basename(path)}, which is missing")
+            counts.append(count_records(path))
+        if (lengths is not None and counts != lengths) or (total >= 0 and sum(counts) != total):
+            raise DataError(f"{info_path}: {split} split should have {lengths or total} examples, "
+                            f"the files hold {counts}")
+        result[split] = (files, sum(counts))
+    return result
+
+
+def _decode(record):
+    parsed = tf.io.parse_single_example(record, {"image": tf.io.FixedLenFeature([], tf.string),
+                                                 "label": tf.io.FixedLenFeature([], tf.int64)})
+    image = tf.ensure_shape(tf.io.decode_png(parsed["image"], channels=1), [28, 28, 1])
+    return tf.cast(image, tf.float32) / 255.0, parsed["label"]
+
+
+def load_split(files):
+    """(image float32 [28,28,1] in [0,1], int64 label) examples of one split, in file order."""
+    return tf.data.TFRecordDataset(files).map(_decode, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,6 @@
+#!/bin/bash
+# Accuracy run: 10 epochs at batch 1024 (the original recipe), then the final evaluation.
+# Usage (from test/ or the model folder): bash train_full_1p.sh --data_path=/dataset   (-h for options)
+suffix=acc
+eval_static=True
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

@@ -1,0 +1,6 @@
+#!/bin/bash
+# Throughput with static batch shapes (--eval_static=True, drop_remainder): steady-state images/sec.
+# Usage: bash train_performance_1p_static_eval.sh --data_path=/dataset   (-h for options)
+suffix=static_eval_perf
+eval_static=True
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

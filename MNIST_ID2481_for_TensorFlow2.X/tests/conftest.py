@@ -1,0 +1,81 @@
+"""Fixtures for the MNIST TF2 tests: synthetic TFDS-layout data, an isolated model copy, CLI runners."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(MODEL_DIR)
+REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
+sys.path[:0] = [MODEL_DIR, REPO]
+
+from ci.datasets import tfds_mnist  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory):
+    """The smoke harness's dataset: 4,096 train / 1,024 test learnable digits."""
+    return tfds_mnist.generate(str(tmp_path_factory.mktemp("tfds_smoke")))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """1,024 train / 256 test images in two shards per split (for short runs and bad-input copies)."""
+    return tfds_mnist.generate(str(tmp_path_factory.mktemp("tfds_tiny")), train_count=1024, test_count=256,
+                               shards=2)
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The model folder without outputs and tests, so launcher runs never touch the user's test/output."""
+    target = tmp_path / os.path.basename(MODEL_DIR)
+    shutil.copytree(MODEL_DIR, target, ignore=shutil.ignore_patterns("output", "__pycache__", "tests"))
+    return target
+
+
+def run(command, cwd, timeout=600):
+    """Runs a command with this interpreter's folder first on PATH (the launchers call `python3`); on a
+    timeout the whole process group is killed, so no training outlives its test."""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    proc = subprocess.Popen(command, cwd=str(cwd), env={**os.environ, "PATH": path}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def run_main(*args, timeout=600):
+    """Runs mnist_main.py as a user would, from the model folder."""
+    return run([sys.executable, "mnist_main.py", *args], cwd=MODEL_DIR, timeout=timeout)
+
+
+def run_stats(text):
+    """The dict printed after 'Run stats: '."""
+    import ast
+
+    lines = [line for line in text.splitlines() if line.startswith("Run stats: ")]
+    assert lines, text[-2000:]
+    return ast.literal_eval(lines[-1][len("Run stats: "):])
+
+
+def saved_model_accuracy(export_dir, data_dir, count, *more_counts):
+    """Loads the SavedModel in a fresh process and classifies the test split; returns the accuracy on its
+    first `count` images (a list of accuracies when more counts are given)."""
+    counts = (count, *more_counts)
+    code = ("import sys, numpy as np, tensorflow as tf; sys.path.insert(0, '.'); import mnist_data\n"
+            f"files, _ = mnist_data.describe({str(data_dir)!r})['test']\n"
+            f"loaded = tf.saved_model.load({str(export_dir)!r})\n"
+            "right = np.concatenate([np.argmax(loaded.serve(x).numpy(), 1) == y.numpy()\n"
+            f"                        for x, y in mnist_data.load_split(files).take({max(counts)}).batch(1000)])\n"
+            f"print('saved_model_accuracy', *[float(np.mean(right[:n])) for n in {counts}])\n")
+    proc = run([sys.executable, "-c", code], cwd=MODEL_DIR)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    values = [float(v) for v in proc.stdout.split("saved_model_accuracy")[-1].split()]
+    return values if more_counts else values[0]

@@ -1,0 +1,102 @@
+"""tf.data input for slim ImageNet TFRecords (train-XXXXX-of-NNNNN / validation-XXXXX-of-NNNNN).
+
+Files are sharded across ranks (rank r of n reads files r, r+n, ...; record-level when there are fewer
+files than ranks), read interleaved in parallel, decoded and preprocessed in parallel. A label outside
+[0, num_classes) after subtracting labels_offset stops the run with a clear error (see explain()).
+"""
+import glob
+import os
+
+import tensorflow as tf
+
+from preprocessing import preprocessing_factory
+
+AUTOTUNE = getattr(tf.data, "AUTOTUNE", -1)  # -1 is AUTOTUNE on TensorFlow 1.15 (Ascend) as well
+LABEL_ERROR = "label outside num_classes"
+FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "image/format": tf.io.FixedLenFeature([], tf.string, default_value="jpeg"),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+    "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/ymax": tf.io.VarLenFeature(tf.float32),
+}
+
+
+class DataError(Exception):
+    """The data folder cannot be used (no files, corrupt record, bad label); one line for the user."""
+
+
+def list_files(dataset_dir, split_name):
+    pattern = os.path.join(dataset_dir, f"{split_name}-*")
+    files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+    if not files:
+        raise DataError(f"{dataset_dir}: no TFRecord files matching {split_name}-* (slim ImageNet layout "
+                        f"{split_name}-00000-of-NNNNN expected)")
+    return files
+
+
+def shard_files(files, rank_id, rank_size):
+    """Returns (files of this rank, whether records still need sharding)."""
+    if rank_size <= 1:
+        return files, False
+    if len(files) >= rank_size:
+        return files[rank_id::rank_size], False
+    return files, True
+
+
+def parse(serialized, num_classes, labels_offset):
+    """Encoded JPEG, boxes [1, n, 4] (ymin, xmin, ymax, xmax) and the 0-based label (checked)."""
+    parsed = tf.io.parse_single_example(serialized, FEATURES)
+    boxes = tf.stack([tf.sparse.to_dense(parsed[f"image/object/bbox/{k}"]) for k in ("ymin", "xmin", "ymax", "xmax")],
+                     axis=1)
+    label = tf.cast(parsed["image/class/label"], tf.int32) - labels_offset
+    check = tf.debugging.Assert(
+        tf.logical_and(label >= 0, label < num_classes),
+        [f"{LABEL_ERROR}: image/class/label - labels_offset ({labels_offset}) =", label,
+         f"is not in 0..{num_classes - 1}"])
+    with tf.control_dependencies([check]):
+        label = tf.identity(label)
+    return parsed["image/encoded"], boxes[tf.newaxis], label
+
+
+def build_dataset(dataset_dir, split_name, batch_size, is_training, image_size, num_classes,
+                  preprocessing_name="inception_v2", labels_offset=0, rank_id=0, rank_size=1, seed=None,
+                  drop_remainder=None):
+    """Batches of (images float [b, s, s, 3] in [-1, 1], labels int32 [b]); training repeats forever."""
+    files, shard_records = shard_files(list_files(dataset_dir, split_name), rank_id, rank_size)
+    preprocess = preprocessing_factory.get_preprocessing(preprocessing_name, is_training=is_training)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if is_training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                                 num_parallel_calls=AUTOTUNE, deterministic=not is_training)
+    if shard_records:
+        dataset = dataset.shard(rank_size, rank_id)
+    if is_training:
+        dataset = dataset.shuffle(max(4 * batch_size, 1024), seed=seed).repeat()
+
+    def decode(serialized):
+        encoded, boxes, label = parse(serialized, num_classes, labels_offset)
+        return preprocess(encoded, image_size, image_size, bbox=boxes if is_training else None), label
+
+    dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=is_training if drop_remainder is None else drop_remainder)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def explain(error):
+    """One line for a TensorFlow runtime error caused by the data, or None when it is not a data error."""
+    message = getattr(error, "message", str(error))
+    if isinstance(error, tf.errors.DataLossError) or "corrupted record" in message:
+        return f"corrupt TFRecord: {message.splitlines()[0]}"
+    if isinstance(error, tf.errors.InvalidArgumentError):
+        if LABEL_ERROR in message:
+            start = message.index(LABEL_ERROR)
+            line = message[start:].splitlines()[0].replace("[", "").replace("]", "")
+            return " ".join(line.split())
+        if "JPEG" in message or "jpeg" in message or "image" in message.lower():
+            return f"undecodable image in the TFRecords: {message.splitlines()[0]}"
+        return f"bad record in the TFRecords: {message.splitlines()[0]}"
+    return None

@@ -1,0 +1,89 @@
+"""Exports a trained MobileNet v1 for inference: a SavedModel and a frozen GraphDef, as slim's export did.
+
+    python export_inference_graph.py --checkpoint_path=results/0/model.ckpt-500 --output_dir=export
+
+Input `input` (float32 [None, S, S, 3] in [-1, 1]), output `MobilenetV1/Predictions/Reshape_1`
+(softmax [None, num_classes]). Writes <output_dir>/saved_model/ (serving signature inputs
+"input", outputs "predictions") and <output_dir>/frozen_graph.pb. With --moving_average_decay the EMA
+weights are exported.
+"""
+import os
+import shutil
+import sys
+
+import cli_util
+from cli_util import UserError
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "MobilenetV1/Predictions/Reshape_1"
+
+
+def build_parser():
+    p = cli_util.Parser(prog="export_inference_graph.py", description=__doc__.splitlines()[0])
+    a = p.add_argument
+    a("--checkpoint_path", required=True, help="checkpoint file, or folder (its newest checkpoint)")
+    a("--output_dir", required=True)
+    a("--model_name", default="mobilenet_v1",
+      choices=["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"])
+    a("--num_classes", type=cli_util.positive_int, default=1001)
+    a("--image_size", type=cli_util.positive_int, default=224)
+    a("--moving_average_decay", type=cli_util.unit_interval, default=None, help="export the EMA weights")
+    return p
+
+
+def resolve(path):
+    import tensorflow as tf
+
+    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+    if not prefix or not os.path.isfile(prefix + ".index"):
+        raise UserError(f"--checkpoint_path {path}: no checkpoint found")
+    return prefix
+
+
+def main(argv):
+    args = cli_util.parse(build_parser(), argv)
+    import tensorflow as tf
+
+    from nets import nets_factory
+    from nets.slim_compat import slim
+
+    prefix = resolve(args.checkpoint_path)
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, args.image_size, args.image_size, 3], name=INPUT_NAME)
+        network_fn = nets_factory.get_network_fn(args.model_name, args.num_classes, is_training=False)
+        _, end_points = network_fn(images)
+        predictions = end_points["Predictions"]
+        assert predictions.op.name == OUTPUT_NAME, predictions.op.name
+        variables = slim.get_model_variables()
+        if args.moving_average_decay:
+            restore = tf.compat.v1.train.ExponentialMovingAverage(args.moving_average_decay).variables_to_restore(variables)
+        else:
+            restore = {v.op.name: v for v in variables}
+        available = dict(tf.train.list_variables(prefix))
+        missing = [name for name in restore if name not in available]
+        if missing:
+            raise UserError(f"--checkpoint_path {prefix}: has no variable {missing[0]}")
+        saver = tf.compat.v1.train.Saver(restore)
+        with tf.compat.v1.Session(graph=graph) as session:
+            saver.restore(session, prefix)
+            saved_model_dir = os.path.join(args.output_dir, "saved_model")
+            shutil.rmtree(saved_model_dir, ignore_errors=True)
+            builder = tf.compat.v1.saved_model.Builder(saved_model_dir)
+            signature = tf.compat.v1.saved_model.predict_signature_def(
+                inputs={"input": images}, outputs={"predictions": predictions})
+            builder.add_meta_graph_and_variables(session, [tf.compat.v1.saved_model.tag_constants.SERVING],
+                                                 signature_def_map={"serving_default": signature})
+            builder.save()
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                session, graph.as_graph_def(), [OUTPUT_NAME])
+        frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, [OUTPUT_NAME])
+    frozen_path = os.path.join(args.output_dir, "frozen_graph.pb")
+    with open(frozen_path, "wb") as handle:
+        handle.write(frozen.SerializeToString())
+    print(f"exported {prefix}: {saved_model_dir} and {frozen_path} (input {INPUT_NAME}, output {OUTPUT_NAME})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_util.main_wrapper(main, "export_inference_graph.py"))

@@ -1,0 +1,15 @@
+"""Preprocessing by name (slim's names that map to inception-style preprocessing)."""
+from preprocessing import inception_preprocessing
+
+NAMES = ("inception", "inception_v2", "inception_v3", "mobilenet_v1")
+
+
+def get_preprocessing(name, is_training=False):
+    """fn(encoded_jpeg, height, width, bbox=None) -> float image in [-1, 1]."""
+    if name not in NAMES:
+        raise ValueError(f"unknown preprocessing_name {name!r} (known: {', '.join(NAMES)})")
+
+    def preprocessing_fn(encoded, height, width, bbox=None):
+        return inception_preprocessing.preprocess_image(encoded, height, width, is_training=is_training, bbox=bbox)
+
+    return preprocessing_fn

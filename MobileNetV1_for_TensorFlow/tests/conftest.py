@@ -1,0 +1,54 @@
+"""MobileNetV1 test fixtures: synthetic slim TFRecords, a copy of the model folder, subprocess runners."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(MODEL_DIR)
+sys.path[:0] = [MODEL_DIR, REPO]
+
+from ci.datasets import slim_imagenet  # noqa: E402
+
+# Small settings every training run in the tests shares: 11 outputs (10 classes + background), 32 px.
+SMALL = ["--num_classes=11", "--train_image_size=32", "--batch_size=16", "--iterations_per_loop=5",
+         "--batch_norm_decay=0.9", "--learning_rate=0.05", "--warmup_epochs=1"]
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """The generator's default set: 10 classes, 320 train / 100 validation records."""
+    return slim_imagenet.generate(str(tmp_path_factory.mktemp("slim_small")))
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The model folder without outputs and tests: launcher runs write into the copy's test/output."""
+    skip = shutil.ignore_patterns("output", "__pycache__", "tests", "results")
+    return pathlib.Path(shutil.copytree(MODEL_DIR, tmp_path / "MobileNetV1_for_TensorFlow", ignore=skip))
+
+
+def environment(**extra):
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(extra)
+    return env
+
+
+def run(command, cwd=MODEL_DIR, timeout=600, **env):
+    return subprocess.run(command, cwd=str(cwd), env=environment(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_script(script, *args, timeout=600, **env):
+    return run([sys.executable, os.path.join(MODEL_DIR, script), *args], timeout=timeout, **env)
+
+
+def last_value(text, key):
+    """The number after the last `key` (e.g. 'top1: ') in the text."""
+    lines = [line for line in text.splitlines() if line.startswith(key)]
+    assert lines, f"no line starting with {key!r} in:\n{text[-2000:]}"
+    return float(lines[-1][len(key):].strip().strip("[]"))

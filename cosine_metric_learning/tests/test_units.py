@@ -1,0 +1,155 @@
+"""Units: network shape and size, losses against NumPy, CMC / AP against hand-computed cases, sampling."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import losses
+import metrics
+import train_app
+from datasets.util import create_validation_split
+from nets.deep_sort import network_definition as net_def
+
+
+def build(num_classes=None, is_training=True):
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, 128, 64, 3])
+        features, logits = net_def.create_network(images, is_training, num_classes=num_classes)
+    return graph, images, features, logits
+
+
+def test_trainable_parameters_without_classifier():
+    graph, _, _, _ = build(num_classes=751)
+    with graph.as_default():
+        trainable = tf.compat.v1.trainable_variables()
+    trunk = sum(int(np.prod(v.shape)) for v in trainable if not v.op.name.startswith("ball/"))
+    classifier = {v.op.name: v.shape.as_list() for v in trainable if v.op.name.startswith("ball/")}
+    assert trunk == 2_800_864
+    assert classifier == {"ball/mean_vectors": [128, 751], "ball/scale": []}
+
+
+def test_original_variable_names():
+    graph, _, _, _ = build()
+    with graph.as_default():
+        names = {v.op.name for v in tf.compat.v1.global_variables()}
+    for name in ("conv1_1/weights", "conv1_1/conv1_1/bn/beta", "conv1_1/conv1_1/bn/moving_variance",
+                 "conv2_1/1/weights", "conv2_1/2/biases", "conv2_3/bn/beta", "conv3_1/projection/weights",
+                 "conv4_3/2/weights", "fc1/weights", "fc1/fc1/bn/moving_mean"):
+        assert name in names
+    assert "conv2_1/bn/beta" not in names  # the first block has no pre-activation
+    assert not any(n.endswith("gamma") for n in names)  # center-only batch norm
+    assert "fc1/biases" not in names and "conv1_1/biases" not in names
+
+
+def test_features_are_unit_length_and_inference_is_deterministic():
+    graph, images, features, _ = build(is_training=False)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        sess.run(tf.compat.v1.variables_initializer(graph.get_collection("variables")))
+        # The 1e-3 initial weights give near-zero activations (norm ~ sqrt(1e-8)); use He-scaled ones.
+        rng = np.random.RandomState(1)
+        for v in graph.get_collection("trainable_variables"):
+            if v.op.name.endswith("weights"):
+                shape = v.shape.as_list()
+                v.load(rng.randn(*shape).astype(np.float32) * np.sqrt(2.0 / np.prod(shape[:-1])), sess)
+        batch = np.random.RandomState(0).rand(3, 128, 64, 3).astype(np.float32)
+        a, b = sess.run(features, {images: batch}), sess.run(features, {images: batch})
+    assert a.shape == (3, 128)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(a, b)
+
+
+def _eval(tensor_fn, *arrays):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        return sess.run(tensor_fn(*[tf.constant(a) for a in arrays]))
+
+
+def test_triplet_loss_matches_numpy_batch_hard():
+    rng = np.random.RandomState(0)
+    x = rng.randn(8, 4).astype(np.float32)
+    y = np.array([0, 0, 1, 1, 2, 2, 2, 3], np.int64)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    same = y[:, None] == y[None]
+    expected = np.mean(np.log1p(np.exp(np.where(same, d, 0).max(1) - np.where(same, np.inf, d).min(1))))
+    assert _eval(losses.triplet_loss, x, y) == pytest.approx(expected, rel=1e-4)
+
+
+def test_magnet_loss_matches_numpy():
+    rng = np.random.RandomState(1)
+    x = rng.randn(6, 3).astype(np.float32)
+    y = np.array([5, 5, 7, 7, 9, 9], np.int64)
+    classes = np.unique(y)
+    means = np.stack([x[y == c].mean(0) for c in classes])
+    sq = ((x[:, None] - means[None]) ** 2).sum(-1)
+    own = y[:, None] == classes[None]
+    var = sq[own].sum() / (len(x) - 1)
+    lin = -sq / (2 * (var + 1e-4)) - own * 1.0
+    e = np.exp(lin)
+    expected = np.mean(np.maximum(0, -np.log(1e-4 + e[own] / (1e-4 + (e * ~own).sum(1)))))
+    assert _eval(losses.magnet_loss, x, y) == pytest.approx(expected, rel=1e-4)
+
+
+def test_cosine_softmax_loss_is_cross_entropy():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)
+    labels = np.array([0, 0], np.int64)
+    expected = np.mean([np.log(1 + np.exp(-2.0)), np.log(1 + np.exp(1.0))])
+    assert _eval(losses.cosine_softmax_loss, logits, labels) == pytest.approx(expected, rel=1e-5)
+
+
+def test_average_precision_by_hand():
+    # Ranked gallery: g0 good, g1 negative, g2 junk, g3 good. Junk is skipped: ranks become 1, 2, 3.
+    # Official trapezoid rule, (recall, precision) after each kept rank: (.5, 1), (.5, .5), (1, 2/3);
+    # AP = .5 * (1 + 1) / 2 + 0 + .5 * (.5 + 2/3) / 2.
+    ap, cmc = metrics.average_precision([0, 1, 2, 3], good={0, 3}, junk={2})
+    assert ap == pytest.approx(0.5 + 0.5 * (0.5 + 2 / 3) / 2)
+    assert cmc.tolist() == [1, 1, 1, 1]
+    # First good at rank 3 after a junk image at rank 1: junk does not count, so CMC hits at rank 2.
+    ap, cmc = metrics.average_precision([4, 1, 0], good={0}, junk={4})
+    assert cmc.tolist()[:2] == [0, 1]
+    # (recall, precision): (0, 0) at the negative, then (1, 1/2): AP = 1 * (0 + 1/2) / 2.
+    assert ap == pytest.approx(0.25)
+
+
+def test_protocol_junk_and_distractors_by_hand():
+    # Query id 7 on camera 1. Gallery: [7 cam1 (junk), -1 (junk), 0 distractor, 7 cam2 (good), 3 cam2].
+    g_ids, g_cams = [7, -1, 0, 7, 3], [1, 2, 3, 2, 2]
+    dist = np.array([[0.0, 0.1, 0.2, 0.3, 0.4]])
+    result = metrics.evaluate_protocol(dist, [7], [1], g_ids, g_cams, ks=(1, 2, 3))
+    # Without junk the ranking is: distractor (a negative), good -> rank 2; AP = 1 * (0 + 1/2) / 2.
+    assert result["rank1"] == 0 and result["rank2"] == 1
+    assert result["mAP"] == pytest.approx(0.25)
+    assert result["queries"] == 1
+
+
+def test_cmc_ranks_and_random_galleries():
+    labels = np.array([1, 1, 2, 2, 3, 3])
+    cams = np.array([1, 2, 1, 2, 1, 1])
+    galleries = metrics.random_galleries(labels, cams, 3, 4321)
+    for probes, gallery in galleries:
+        assert sorted(labels[probes]) == [1, 2, 3] and sorted(labels[gallery]) == [1, 2, 3]
+        assert all(cams[p] != cams[g] for p, g in zip(probes, gallery) if labels[p] != 3)
+        assert all(p != g for p, g in zip(probes, gallery))
+    dist = np.array([[0.1, 0.0, 0.5], [0.0, 0.2, 0.3], [0.9, 0.8, 0.1]])
+    cmc = metrics.cmc_ranks(dist, [1, 2, 3], [1, 2, 3], ks=(1, 2))
+    assert cmc == {1: pytest.approx(1 / 3), 2: 1.0}
+
+
+def test_identity_batches_draw_distinct_identities_four_images_each():
+    labels = np.repeat(np.arange(40), 5)
+    labels[:5] = 99  # identity 99 has only two images below
+    labels = labels[3:]
+    paths = [f"img{i}" for i in range(len(labels))]
+    stream = train_app.identity_batches(paths, labels, 128, np.random.RandomState(0))
+    for _ in range(3):
+        batch = [next(stream) for _ in range(128)]
+        ids = [label for _, label in batch]
+        assert len(set(ids)) == 32
+        assert all(ids[i:i + 4] == [ids[i]] * 4 for i in range(0, 128, 4))
+
+
+def test_validation_split_holds_out_ten_percent_of_identities():
+    labels = np.repeat(np.arange(2, 202), 3)
+    train, val = create_validation_split(labels)
+    held_out = set(labels[val])
+    assert len(held_out) == 20 and not held_out & set(labels[train])
+    expected = np.random.RandomState(1234).choice(np.unique(labels), 20, replace=False)
+    assert held_out == set(expected.tolist())
