@@ -54,7 +54,7 @@ def build_graph(args, train_entries, val_entries, crops, cache):
             val_hits=hits(val_logits, val_labels), val_count=tf.size(val_labels),
             init=[tf.compat.v1.global_variables_initializer(), train_it.initializer, val_it.initializer],
             iterators=[train_it.initializer, val_it.initializer],
-            conv1=[v for v in tf.compat.v1.global_variables() if v.name.startswith("conv1/weights")],
+            conv1=[v for v in tf.compat.v1.trainable_variables() if v.name.startswith("conv1/weights")],
             saver=tf.compat.v1.train.Saver(max_to_keep=1), snapshot=tf.compat.v1.train.Saver(max_to_keep=None))
     return graph, ops
 

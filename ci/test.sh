@@ -9,13 +9,16 @@ python="$repo/.venv/bin/python"
 junit_dir="$repo/ci/work/junit"
 rm -rf "$junit_dir" && mkdir -p "$junit_dir"
 
+suites=()
+for suite in "$repo"/*/tests; do
+    [ "$suite" = "$repo/ci/tests" ] || suites+=("$suite")  # the glob matches ci/tests too; it runs last
+done
+suites+=("$repo/ci/tests")
+
 status=0
-for suite in "$repo"/*/tests "$repo"/ci/tests; do
+for suite in "${suites[@]}"; do
     owner=$(dirname "$suite")
     name=$(basename "$owner")
-    if [ "$name" = ci ] && [ "$suite" != "$repo/ci/tests" ]; then
-        continue  # the */tests glob matches ci/tests too; it runs last, once
-    fi
     echo "=== $name/tests"
     if ! (cd "$owner" && "$python" -m pytest tests -p no:cacheprovider -q -rs --durations=5 \
             --junitxml="$junit_dir/$name.xml"); then

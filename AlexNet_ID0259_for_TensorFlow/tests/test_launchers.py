@@ -31,6 +31,9 @@ def test_full_launcher_meets_the_contract_and_writes_side_outputs(model_copy, ph
                  "first_kernel_visualization/epoch_1.png", "first_kernel_visualization/epoch_2.png"):
         assert (out / name).is_file(), name
     assert len((out / "loss.txt").read_text().split()) == 2
+    from PIL import Image
+    with Image.open(out / "first_kernel_visualization" / "epoch_2.png") as grid:  # 96 kernels: 8 rows x 12
+        assert grid.size == (4 * (12 * 12 + 1), 4 * (8 * 12 + 1))
 
 
 def test_performance_launcher_from_the_model_root_and_resume(model_copy, photos):
