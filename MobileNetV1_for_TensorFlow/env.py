@@ -35,6 +35,8 @@ class HyperParams:
         self.warmup_steps = int(round(args.warmup_epochs * self.steps_per_epoch))
         self.decay_steps = max(1, int(self.steps_per_epoch * args.num_epochs_per_decay))
         self.model_dir = os.path.join(args.model_dir, str(self.rank_id))
+        self.on_npu = False  # train.py sets these two: the Ascend adapter, or a distributed.Cluster off Ascend
+        self.cluster = None
 
     def __getattr__(self, name):  # the flags themselves (batch_size, learning_rate, ...)
         return getattr(self.__dict__["args"], name)

@@ -2,10 +2,12 @@
 
 model_fn(features, labels, mode, params) builds the same graph for every runner. With the Ascend adapter
 (npu_bridge) the run goes through NPUEstimator as the original; tf.estimator is gone from current
-TensorFlow, so elsewhere SessionLoop runs the same model_fn in a tf.compat.v1 MonitoredTrainingSession
+TensorFlow, so elsewhere SessionLoop runs the same model_fn in a tf.compat.v1 monitored session
 with the estimator's semantics: checkpoints every save_checkpoints_steps (one epoch) and at the end,
 keep_checkpoint_max, resume from the newest checkpoint in model_dir, a StopAtStepHook on max_steps,
-a NaN guard, and the step logger every iterations_per_loop steps.
+a NaN guard, and the step logger every iterations_per_loop steps. With params.cluster (several workers,
+see distributed.py) gradients are all-reduced, batch-norm statistics averaged, variables broadcast from
+worker 0 after initialisation, and only worker 0 checkpoints.
 """
 import collections
 import importlib.util
@@ -14,6 +16,7 @@ import os
 import tensorflow as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
+import distributed
 from nets import nets_factory
 from nets.slim_compat import slim
 
@@ -86,7 +89,9 @@ def model_fn(features, labels, mode, params):
         _restore_from(params)
     lr = env.learning_rate(global_step, params)
     opt = env.optimizer(lr, params)
-    if params.on_npu:
+    if params.cluster:
+        opt = distributed.AllReduceOptimizer(opt, params.cluster)
+    elif params.on_npu:
         from npu_bridge.estimator.npu.npu_loss_scale_manager import FixedLossScaleManager
         from npu_bridge.estimator.npu.npu_loss_scale_optimizer import NPULossScaleOptimizer
         from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer
@@ -96,6 +101,12 @@ def model_fn(features, labels, mode, params):
     # Batch-norm moving statistics update before the step, as slim's train op does.
     with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
         step_op = opt.minimize(total_loss, global_step=global_step)
+    if params.cluster:
+        # Each worker updated the moving statistics from its own batch; their mean keeps the workers identical.
+        trainable = set(tf.compat.v1.trainable_variables())
+        with tf.control_dependencies([step_op]):
+            step_op = distributed.average_in_place(
+                params.cluster, [v for v in slim.get_model_variables() if v not in trainable])
     if params.moving_average_decay:
         ema = tf.compat.v1.train.ExponentialMovingAverage(params.moving_average_decay, num_updates=global_step)
         with tf.control_dependencies([step_op]):
@@ -115,15 +126,18 @@ def make_logger(spec, params, steps_per_run):
 
 
 class SessionLoop:
-    """Trains model_fn on input_fn() up to params.max_train_steps in a MonitoredTrainingSession."""
+    """Trains model_fn on input_fn() up to params.max_train_steps in a monitored session on `master`."""
 
-    def __init__(self, params, input_fn, config=None):
+    def __init__(self, params, input_fn, config=None, master=""):
         self.params = params
         self.input_fn = input_fn
         self.config = config
+        self.master = master
 
     def train(self, extra_hooks=()):
         params = self.params
+        cluster = params.cluster
+        chief = cluster is None or cluster.is_chief
         with tf.Graph().as_default():
             tf.compat.v1.set_random_seed(params.seed)
             dataset = self.input_fn()
@@ -138,12 +152,16 @@ class SessionLoop:
             hooks = [tf.compat.v1.train.StopAtStepHook(last_step=params.max_train_steps),
                      tf.compat.v1.train.NanTensorHook(spec.loss),
                      make_logger(spec, params, steps_per_run=1), *extra_hooks]
-            saver_hook = tf.compat.v1.train.CheckpointSaverHook(
-                params.model_dir, save_steps=params.steps_per_epoch, scaffold=scaffold)
-            with tf.compat.v1.train.MonitoredTrainingSession(
-                    checkpoint_dir=params.model_dir, scaffold=scaffold, hooks=hooks, chief_only_hooks=[saver_hook],
-                    save_checkpoint_secs=None, save_checkpoint_steps=None, save_summaries_steps=None,
-                    save_summaries_secs=None, log_step_count_steps=None, config=self.config) as session:
+            if cluster:  # first, so that the other hooks see worker 0's global step
+                hooks.insert(0, distributed.BroadcastHook(cluster))
+            if chief:
+                hooks.append(tf.compat.v1.train.CheckpointSaverHook(
+                    params.model_dir, save_steps=params.steps_per_epoch, scaffold=scaffold))
+            # Every worker initialises (or, worker 0, restores) its own variables; no session recovery, so a
+            # lost worker ends the run instead of re-initialising it.
+            with tf.compat.v1.train.SingularMonitoredSession(
+                    hooks=hooks, scaffold=scaffold, master=self.master, config=self.config,
+                    checkpoint_dir=params.model_dir if chief else None) as session:
                 while not session.should_stop():
                     session.run(spec.train_op)
         return tf.train.latest_checkpoint(params.model_dir)
@@ -157,6 +175,11 @@ def train_on_npu(params, input_fn, precision_mode):
     def estimator_model_fn(features, labels, mode, params_):
         spec = model_fn(features, labels, TRAIN if mode == tf.estimator.ModeKeys.TRAIN else EVAL, params)
         hooks = [make_logger(spec, params, steps_per_run=params.iterations_per_loop)]
+        if params.rank_size > 1:
+            from npu_bridge.estimator.npu.npu_hook import NPUBroadcastGlobalVariablesHook
+
+            # Its op runs once the session exists, i.e. after initialisation or restore: rank 0's values win.
+            hooks.insert(0, NPUBroadcastGlobalVariablesHook(root_rank=0, index=params.rank_id))
         return tf.estimator.EstimatorSpec(mode, loss=spec.loss, train_op=spec.train_op, training_hooks=hooks)
 
     run_config = NPURunConfig(hcom_parallel=True, precision_mode=precision_mode, enable_data_pre_proc=True,

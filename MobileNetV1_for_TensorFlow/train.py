@@ -4,8 +4,10 @@
 
 Flags keep slim's train_image_classifier names. Runs NPUEstimator when the Ascend adapter (npu_bridge)
 imports, else the session loop of estimator_impl.py on GPU or CPU. Checkpoints and train_log.log go to
-<model_dir>/<RANK_ID>.
+<model_dir>/<RANK_ID>. Several workers: RANK_SIZE > 1 with HCCL on Ascend (RANK_TABLE_FILE), elsewhere
+TF_CONFIG names the cluster (distributed.py); the 8p launchers set both.
 """
+import os
 import sys
 
 import cli_util
@@ -55,6 +57,9 @@ def build_parser():
     a("--precision_mode", default="allow_mix_precision",
       choices=["allow_mix_precision", "allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype"])
     a("--seed", type=int, default=1)
+    a("--collective_timeout", type=cli_util.positive_float, default=300.0,
+      help="several workers off Ascend: seconds a worker waits for the others at a collective op before "
+           "it stops with an error (covers start-up skew and the slowest step)")
     return p
 
 
@@ -64,18 +69,27 @@ def main(argv):
         raise UserError("--max_train_steps/--max_epoch: give exactly one of the two")
     if args.labels_offset >= args.num_classes:
         raise UserError("--labels_offset: must be smaller than --num_classes")
+    import distributed
     import env
     import estimator_impl
     from dataloader import data_provider
 
     try:
-        hp = env.HyperParams(args)
+        cluster = distributed.Cluster.from_environ(timeout_seconds=args.collective_timeout)
+        environ = os.environ if cluster is None else distributed.rank_environ(cluster, os.environ)
+        if cluster:
+            distributed.check_ports_free(cluster)
+    except distributed.ClusterError as err:
+        raise UserError(str(err)) from None
+    try:
+        hp = env.HyperParams(args, environ)
     except ValueError as err:
         raise UserError(f"RANK_ID/RANK_SIZE: {err}") from None
     hp.on_npu = estimator_impl.npu_available()
-    if hp.rank_size > 1 and not hp.on_npu:
-        raise UserError("RANK_SIZE: multi-device training needs the Ascend adapter (npu_bridge); "
-                        "run with RANK_SIZE=1 on CPU/GPU")
+    if hp.rank_size > 1 and not hp.on_npu and cluster is None:
+        raise UserError("RANK_SIZE: several workers off Ascend need TF_CONFIG (a tf.distribute cluster); "
+                        "start them with test/train_*_8p.sh, or run with RANK_SIZE=1")
+    hp.cluster = None if hp.on_npu else cluster
     data_provider.list_files(args.dataset_dir, "train")  # fail early with the one-line message
     env.set_seeds(args.seed)
 
@@ -91,8 +105,19 @@ def main(argv):
         last = estimator_impl.train_on_npu(hp, input_fn, args.precision_mode)
     else:
         config, description = estimator_impl.session_config(args.precision_mode)
+        master = ""
+        if hp.cluster:
+            config = distributed.session_config(hp.cluster, config)
+            master = distributed.start_server(hp.cluster, config).target
+            description += (f"; worker {hp.rank_id} of {hp.rank_size} ({hp.cluster.workers[hp.rank_id]}), "
+                            f"gradients all-reduced by TensorFlow collective ops")
         print(f"device: {description}; session loop", flush=True)
-        last = estimator_impl.SessionLoop(hp, input_fn, config).train()
+        try:
+            last = estimator_impl.SessionLoop(hp, input_fn, config, master).train()
+        except distributed.PEER_ERRORS as err:
+            if hp.cluster is None or data_provider.explain(err):
+                raise
+            raise UserError(f"train.py: {distributed.describe_failure(hp.cluster, err)}") from None
     print(f"last checkpoint: {last}", flush=True)
     return 0
 

@@ -1,4 +1,5 @@
 """Checks one launcher run against shared/docs/launcher_contract.md; returns the reasons it fails."""
+import glob
 import math
 import os
 import platform
@@ -18,6 +19,8 @@ class Run:
         self.model_dir = model_dir
         self.launcher = launcher
         self.stdout = stdout
+        if self.multi_device:
+            device_id = last_rank_folder(model_dir) or device_id
         self.out_dir = os.path.join(model_dir, "test", "output", device_id)
         self.device_id = device_id
         self.summary = {}
@@ -26,6 +29,10 @@ class Run:
     @property
     def network(self):
         return os.path.basename(self.model_dir)
+
+    @property
+    def multi_device(self):
+        return "_8p" in self.launcher
 
     @property
     def kind(self):
@@ -44,6 +51,24 @@ def to_number(text):
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def last_rank_folder(model_dir):
+    """The folder an 8p launcher reports in: as the originals, the last rank's output/<RANK_SIZE - 1>/, the
+    one holding the newest summary (*.log that is not train_/eval_) under test/output/<digits>/."""
+    summaries = [path for path in glob.glob(os.path.join(model_dir, "test", "output", "*", "*.log"))
+                 if os.path.basename(os.path.dirname(path)).isdigit()
+                 and not os.path.basename(path).startswith(("train_", "eval_"))]
+    return os.path.basename(os.path.dirname(max(summaries, key=os.path.getmtime))) if summaries else None
+
+
+def check_rank_logs(run):
+    """An 8p run leaves output/<r>/train_<r>.log for every rank r and reports in the last rank's folder."""
+    size = int(run.value("RankSize"))
+    if run.device_id != str(size - 1):
+        return [f"the summary of a {size}-rank run is in output/{run.device_id}, not output/{size - 1}"]
+    return [f"no training log test/output/{r}/train_{r}.log of rank {r}" for r in range(size)
+            if not os.path.isfile(os.path.join(run.model_dir, "test", "output", str(r), f"train_{r}.log"))]
 
 
 def parse_summary(path):
@@ -158,6 +183,8 @@ def check(run, exit_code, min_accuracy=None, loss_must_fall=False):
     if summary_path is None:
         return problems
     problems = check_summary(run, summary_path)
+    if not problems and run.multi_device:
+        problems = check_rank_logs(run)
     if problems:
         return problems
     return (check_loss_file(run) + check_final_block(run)

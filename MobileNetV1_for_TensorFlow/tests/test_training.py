@@ -141,14 +141,16 @@ def test_bad_input_gives_one_line_errors(small_data, tmp_path):
 
 
 def test_reaches_90_percent_top1_on_learnable_synthetic_data(tmp_path):
-    """10 classes, 640 training / 200 validation images, 48x48 input: 120 steps of batch 32 (99 % when tuned;
-    at 32x32 the last feature map is 1x1 and 100 steps gave 62-96 % from run to run)."""
+    """10 classes, 640 training / 200 validation images, 48x48 input, 160 steps of batch 32. The training input
+    is not bit-reproducible (parallel interleave and random crops), and 120 steps gave 0.88-0.985 from run to
+    run under load, so the run is long enough to leave a margin; at 32x32 the last feature map is 1x1 and
+    100 steps gave 62-96 %."""
     data = slim_imagenet.generate(str(tmp_path / "data"), train_count=640, validation_count=200, image_size=48)
     proc = run_script("train.py", f"--dataset_dir={data}", f"--model_dir={tmp_path / 'run'}", "--num_classes=11",
-                      "--train_image_size=48", "--batch_size=32", "--num_train_samples=640", "--max_train_steps=120",
+                      "--train_image_size=48", "--batch_size=32", "--num_train_samples=640", "--max_train_steps=160",
                       "--learning_rate=0.1", "--warmup_epochs=1", "--batch_norm_decay=0.9", "--iterations_per_loop=20")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = evaluate(data, str(tmp_path / "run" / "0" / "model.ckpt-120"), f"--eval_dir={tmp_path}",
+    result = evaluate(data, str(tmp_path / "run" / "0" / "model.ckpt-160"), f"--eval_dir={tmp_path}",
                       "--batch_size=100", size=48)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "images: 200" in result.stdout

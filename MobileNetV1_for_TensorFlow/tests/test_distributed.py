@@ -1,0 +1,149 @@
+"""Several workers off Ascend (distributed.py + the 8p launchers): exact all-reduce arithmetic, identical
+weights on every rank, the contract of the 8p launcher, and bounded failure when a worker dies."""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import distributed
+from ci import contract
+from conftest import MODEL_DIR, environment, run, run_script
+from test_launchers import SMOKE
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tf_config(workers, index):
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
+def test_cluster_from_tf_config_and_its_errors():
+    workers = ["localhost:1111", "otherhost:2222"]
+    cluster = distributed.Cluster.from_environ({"TF_CONFIG": tf_config(workers, 1)})
+    assert (cluster.size, cluster.index, cluster.is_chief) == (2, 1, False)
+    assert distributed.Cluster.from_environ({}) is None
+    for text, wording in [("{nope", "expected"), (tf_config(workers, 2), "index 2 is not in 0..1"),
+                          (tf_config(["localhost"], 0), "host:port"),
+                          (json.dumps({"cluster": {"worker": workers, "ps": workers}, "task": {"index": 0}}),
+                           "only a cluster of 'worker' tasks")]:
+        with pytest.raises(distributed.ClusterError, match=wording):
+            distributed.Cluster.from_environ({"TF_CONFIG": text})
+    with pytest.raises(distributed.ClusterError, match="RANK_SIZE=8 disagrees"):
+        distributed.rank_environ(cluster, {"RANK_SIZE": "8"})
+
+
+def test_port_in_use_is_named():
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cluster = distributed.Cluster([f"localhost:{port}", "localhost:1"], 0, 60)
+        with pytest.raises(distributed.ClusterError, match=f"port {port} of worker 0 .* cannot be used"):
+            distributed.check_ports_free(cluster)
+
+
+def test_two_workers_train_exactly_like_one_process_on_the_global_batch(tmp_path):
+    """A linear model and a batch-mean statistic: 2 workers on halves of the batch, starting from different
+    random weights, end where one process ends on the whole batch (broadcast + mean all-reduce + averaging)."""
+    worker = os.path.join(MODEL_DIR, "tests", "distributed_worker.py")
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    procs = [subprocess.Popen([sys.executable, worker, str(tmp_path / f"rank{i}.npz")], env=environment(
+        TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)]
+    single = run([sys.executable, worker, str(tmp_path / "single.npz")], timeout=300, TF_CONFIG="")
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert single.returncode == 0 and all(p.returncode == 0 for p in procs), single.stderr[-2000:] + outputs[0][-2000:]
+    ranks = [np.load(tmp_path / f"rank{i}.npz") for i in range(2)]
+    reference = np.load(tmp_path / "single.npz")
+    for key in ("weights", "statistic"):
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+        np.testing.assert_allclose(ranks[0][key], reference[key], rtol=0, atol=1e-6)
+
+
+def digests(log_text):
+    return {line.split("weights digest ")[1].split(":")[0]: line.rsplit(" ", 1)[1]
+            for line in log_text.splitlines() if "weights digest" in line}
+
+
+def test_full_8p_launcher_two_workers(model_copy, small_data):
+    """RANK_SIZE=2 through the contract; both ranks start and end with bit-identical weights; rank 0 alone
+    checkpoints; the summary and evaluation are in the last rank's folder."""
+    proc = run(["bash", "train_full_8p.sh", f"--data_path={small_data}", *SMOKE, "--batch_size=8",
+                "--max_train_steps=10"], cwd=model_copy / "test", RANK_SIZE="2")
+    result = contract.Run(str(model_copy), "train_full_8p.sh", proc.stdout)
+    assert contract.check(result, proc.returncode, min_accuracy=0.0) == [], proc.stdout[-3000:]
+    assert result.device_id == "1"
+    assert result.summary["CaseName"] == "MobileNetV1_for_TensorFlow_bs8_2p_acc"
+    out = model_copy / "test" / "output"
+    logs = [(out / str(r) / f"train_{r}.log").read_text() for r in range(2)]
+    first, second = digests(logs[0]), digests(logs[1])
+    assert set(first) == {"after broadcast", "at end"} and first == second, (first, second)
+    assert first["after broadcast"] != first["at end"]
+    assert "worker 1 of 2" in logs[1] and "ips:" in logs[1]
+    assert os.path.isfile(out / "0" / "ckpt" / "0" / "model.ckpt-10.index")
+    assert not glob.glob(str(out / "1" / "ckpt" / "1" / "model.ckpt*"))
+    assert "weights: EMA" in (out / "1" / "eval_1.log").read_text()
+
+
+def worker_pid(model_copy, rank):
+    marker = f"--model_dir={model_copy}/test/output/{rank}/ckpt"
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as handle:
+                arguments = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if marker in arguments:
+            return int(path.split("/")[2])
+    return None
+
+
+def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, small_data):
+    """SIGKILL of rank 1 mid-run: within 120 s the launcher exits 1 naming rank 1 and rank 0 is stopped."""
+    launcher = subprocess.Popen(
+        ["bash", "train_performance_8p.sh", f"--data_path={small_data}", *SMOKE, "--batch_size=8",
+         "--max_train_steps=100000"], cwd=str(model_copy / "test"), env=environment(RANK_SIZE="2"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log1 = model_copy / "test" / "output" / "1" / "train_1.log"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (log1.is_file() and "step:" in log1.read_text()):
+            time.sleep(0.5)
+        victim, survivor = worker_pid(model_copy, 1), worker_pid(model_copy, 0)
+        assert victim and survivor, "the workers are not running"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.time()
+        stdout = launcher.communicate(timeout=120)[0]
+        assert time.time() - killed < 120
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 1
+    assert "worker 1 (RANK_ID 1) exited with status 137 (killed by signal 9)" in stdout, stdout[-2000:]
+    assert not os.path.exists(f"/proc/{survivor}")
+    assert "stopped this worker: worker 1" in (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+
+
+def test_worker_whose_peer_is_gone_stops_by_itself(small_data, tmp_path):
+    """Without a launcher (one worker per host): the collective timeout ends the survivor with a line naming
+    the worker that does not answer."""
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    start = time.time()
+    proc = run_script("train.py", f"--dataset_dir={small_data}", f"--model_dir={tmp_path}", "--num_classes=11",
+                      "--train_image_size=32", "--batch_size=8", "--max_train_steps=5", "--collective_timeout=5",
+                      "--num_train_samples=320", timeout=120, TF_CONFIG=tf_config(workers, 0))
+    assert time.time() - start < 120
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1 and f"lost worker 1 ({workers[1]})" in errors[0], proc.stderr[-2000:]
