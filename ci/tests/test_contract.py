@@ -88,3 +88,32 @@ def test_failed_launcher_and_missing_outputs(tmp_path):
     os.makedirs(run.out_dir)
     open(os.path.join(run.out_dir, "train_0.log"), "w").close()
     assert "expected one summary *.log" in contract.check(run, 0)[0]
+
+
+def make_8p_run(tmp_path, ranks_with_logs, summary_rank):
+    """An 8p launcher leaves output/<r>/train_<r>.log per rank and the summary in the last rank's folder."""
+    model = tmp_path / NETWORK
+    case = f"{NETWORK}_bs16_2p_perf"
+    for rank in ranks_with_logs:
+        out = model / "test" / "output" / str(rank)
+        out.mkdir(parents=True)
+        (out / f"train_{rank}.log").write_text("log\n")
+    out = model / "test" / "output" / str(summary_rank)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{case}.log").write_text("\n".join(summary_lines(CaseName=case, RankSize="2", BatchSize="16",
+                                                               TrainAccuracy="NA")) + "\n")
+    (out / f"train_{case}_loss.txt").write_text("2.3\n0.25\n")
+    return contract.Run(str(model), "train_performance_8p.sh", FINAL.replace("0.91", "NA"))
+
+
+def test_8p_run_reports_from_the_last_rank_with_every_rank_log(tmp_path):
+    run = make_8p_run(tmp_path, ranks_with_logs=(0, 1), summary_rank=1)
+    assert run.device_id == "1"
+    assert contract.check(run, 0) == []
+
+
+def test_8p_run_names_a_missing_rank_log_and_a_summary_in_the_wrong_folder(tmp_path):
+    assert contract.check(make_8p_run(tmp_path / "a", ranks_with_logs=(1,), summary_rank=1), 0) == [
+        "no training log test/output/0/train_0.log of rank 0"]
+    problems = contract.check(make_8p_run(tmp_path / "b", ranks_with_logs=(0, 1), summary_rank=0), 0)
+    assert problems == ["the summary of a 2-rank run is in output/0, not output/1"]
