@@ -45,8 +45,11 @@ def get_distribution_strategy(name, num_gpus):
     if name == "mirrored":
         devices = [f"device:GPU:{i}" for i in range(num_gpus)] or ["device:CPU:0"]
         return tf.distribute.MirroredStrategy(devices)
-    raise UsageError(f"--distribution_strategy={name}: multi-worker training is not part of the 1p port "
-                     "(see README, 8p launcher); use off, one_device or mirrored")
+    if name == "multi_worker_mirrored":
+        raise UsageError(f"--distribution_strategy={name}: needs TF_CONFIG describing the workers (the 8p "
+                         "launcher test/train_performance_8p_static_eval.sh writes it)")
+    raise UsageError(f"--distribution_strategy={name}: not supported here; use off, one_device, mirrored or "
+                     "multi_worker_mirrored")
 
 
 def cpu_has_bf16():
@@ -104,6 +107,20 @@ def configure_npu(values):
         options.fusion_switch_file = values.fusion_off_file
     npu_device.open().as_default()
     return True
+
+
+def npu_distributed_optimizer(optimizer):
+    """Ascend multi-rank: gradients all-reduced over HCCL by the adapter's optimizer wrapper."""
+    import npu_device
+
+    return npu_device.distribute.npu_distributed_keras_optimizer_wrapper(optimizer)
+
+
+def npu_broadcast(variables):
+    """Ascend multi-rank: rank 0's initialised (or restored) values to every rank, before the first step."""
+    import npu_device
+
+    npu_device.distribute.broadcast(variables, root_rank=0)
 
 
 class StepLogger(keras.callbacks.Callback):

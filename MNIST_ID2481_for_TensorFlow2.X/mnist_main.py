@@ -2,7 +2,9 @@
 
     python3 mnist_main.py --data_dir=/dataset --model_dir=/tmp/mnist --train_epochs=10 --download=False
 
-Runs on Ascend (when npu_device imports), GPU or CPU. User mistakes end with one '[Error] ...' line.
+Runs on Ascend (when npu_device imports), GPU or CPU. With TF_CONFIG set (test/train_performance_8p_static_eval.sh
+writes it) this process is one worker of a MultiWorkerMirroredStrategy cluster. User mistakes end with one
+'[Error] ...' line.
 """
 import contextlib
 import os
@@ -18,6 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 import common  # noqa: E402
 import mnist_data  # noqa: E402
+import multi_worker  # noqa: E402
 
 FLAGS = flags.FLAGS
 SHUFFLE_BUFFER = 50000
@@ -40,9 +43,11 @@ def define_mnist_flags():
     flags.DEFINE_string("mixlist_file", "ops_info.json", "Ascend: mixed-precision operator list.")
     flags.DEFINE_bool("fusion_off_flag", False, "Ascend: switch fusions off with --fusion_off_file.")
     flags.DEFINE_string("fusion_off_file", "fusion_switch.cfg", "Ascend: fusion switch file.")
-    flags.DEFINE_integer("mul_rank_size", 1, "Number of ranks; the train set is sharded across them.",
-                         lower_bound=1)
+    flags.DEFINE_integer("mul_rank_size", 1, "Number of ranks; the train set is sharded across them "
+                         "(--batch_size is then per rank).", lower_bound=1)
     flags.DEFINE_integer("mul_device_id", 0, "This process's rank.", lower_bound=0)
+    flags.DEFINE_integer("collective_timeout", 120, "Multi-worker: seconds an all-reduce may wait for the "
+                         "other workers before this worker gives up.", lower_bound=1)
     # Additions of this port (defaults keep the original recipe):
     flags.DEFINE_float("learning_rate", 0.05, "Initial SGD learning rate (decays x0.96 per 100,000 steps).",
                        lower_bound=0.0)
@@ -66,16 +71,20 @@ def create_model():
     ], name="mnist")
 
 
-def build_datasets(data, batch_size, eval_static, rank_size=1, rank_id=0, seed=None):
-    """The original pipeline: train = cache, repeat, shuffle, batch; eval = cache, repeat, batch."""
+def build_datasets(data, batch_size, eval_static, rank_size=1, rank_id=0, seed=None, shard_test=False):
+    """The original pipeline: train = cache, repeat, shuffle, batch; eval = cache, repeat, batch. With several
+    ranks each takes every rank_size-th train example (and test example with shard_test)."""
     train_files, num_train = data["train"]
     test_files, num_test = data["test"]
     train = mnist_data.load_split(train_files)
+    test = mnist_data.load_split(test_files)
     if rank_size > 1:
         train, num_train = train.shard(rank_size, rank_id), num_train // rank_size
+        if shard_test:
+            test, num_test = test.shard(rank_size, rank_id), num_test // rank_size
     train = train.cache().repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
     train = train.batch(batch_size, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
-    test = mnist_data.load_split(test_files).cache().repeat()
+    test = test.cache().repeat()
     test = test.batch(batch_size, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
     train_steps, eval_steps = num_train // batch_size, num_test // batch_size
     if not train_steps or not eval_steps:
@@ -93,9 +102,26 @@ def locate_data(values):
     return mnist_data.describe(values.data_dir)
 
 
+def choose_ranks(values, on_npu):
+    """(cluster, rank, rank_size): cluster is True for a TF_CONFIG worker; on Ascend the ranks are the
+    --mul_* flags (HCCL), as in the original launcher."""
+    cluster = None if on_npu else multi_worker.cluster_from_env()
+    if cluster is None:
+        return False, values.mul_device_id, values.mul_rank_size
+    rank, size = cluster
+    if (values.mul_rank_size, values.mul_device_id) not in ((1, 0), (size, rank)):
+        raise common.UsageError(f"--mul_rank_size={values.mul_rank_size} --mul_device_id={values.mul_device_id}"
+                                f": TF_CONFIG makes this worker {rank} of {size}")
+    if values.distribution_strategy not in (None, "multi_worker_mirrored"):
+        raise common.UsageError(f"--distribution_strategy={values.distribution_strategy}: TF_CONFIG is set, "
+                                "which needs multi_worker_mirrored")
+    return True, rank, size
+
+
 def run(values):
     data = locate_data(values)
     on_npu = common.configure_npu(values)
+    cluster, rank, rank_size = choose_ranks(values, on_npu)
     num_gpus = values.num_gpus
     if num_gpus is None:
         num_gpus = 1 if tf.config.list_physical_devices("GPU") else 0
@@ -104,13 +130,20 @@ def run(values):
     print(f"precision: {policy} ({reason})", flush=True)
     if values.seed is not None:
         keras.utils.set_random_seed(values.seed)
-    if values.clean and os.path.isdir(values.model_dir):
-        shutil.rmtree(values.model_dir)
-    os.makedirs(values.model_dir, exist_ok=True)
+    chief = rank == 0  # only rank 0 writes checkpoints, summaries and the SavedModel
+    if chief:
+        if values.clean and os.path.isdir(values.model_dir):
+            shutil.rmtree(values.model_dir)
+        os.makedirs(values.model_dir, exist_ok=True)
 
-    strategy = None if on_npu else common.get_distribution_strategy(values.distribution_strategy, num_gpus)
+    if cluster:
+        strategy = multi_worker.create_strategy(values.collective_timeout)
+        print(f"multi-worker: rank {rank} of {rank_size}, {strategy.num_replicas_in_sync} replicas, batch "
+              f"{values.batch_size} per replica", flush=True)
+    else:
+        strategy = None if on_npu else common.get_distribution_strategy(values.distribution_strategy, num_gpus)
     train, test, train_steps, eval_steps = build_datasets(
-        data, values.batch_size, values.eval_static, values.mul_rank_size, values.mul_device_id, values.seed)
+        data, values.batch_size, values.eval_static, rank_size, rank, values.seed, shard_test=cluster)
     print(f"data: {data['train'][1]} train / {data['test'][1]} test examples; {train_steps} steps per epoch, "
           f"{eval_steps} eval steps; batch shape {train.element_spec[0].shape} "
           f"({'static' if values.eval_static else 'dynamic'})", flush=True)
@@ -118,6 +151,8 @@ def run(values):
         model = create_model()
         schedule = keras.optimizers.schedules.ExponentialDecay(values.learning_rate, 100000, 0.96)
         optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=values.momentum)
+        if on_npu and rank_size > 1:
+            optimizer = common.npu_distributed_optimizer(optimizer)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       metrics=["sparse_categorical_accuracy"])
         optimizer.build(model.trainable_variables)
@@ -126,24 +161,42 @@ def run(values):
         if resume_from:
             checkpoint.read(resume_from).assert_consumed()
             print(f"resuming from {resume_from} at epoch {initial_epoch}", flush=True)
+    if on_npu and rank_size > 1:
+        common.npu_broadcast(model.trainable_variables)
+    if cluster:
+        multi_worker.check_same_start(strategy, model, rank)
 
-    logger = common.StepLogger(values.batch_size, first_step=initial_epoch * train_steps)
-    callbacks = [common.EpochCheckpoint(checkpoint, values.model_dir), logger,
-                 common.EpochSummaries(values.model_dir)]
-    history = model.fit(train, epochs=values.train_epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=train_steps, validation_data=test, validation_steps=eval_steps,
-                        validation_freq=values.epochs_between_evals, callbacks=callbacks, shuffle=False, verbose=2)
+    # This process's images per step: a worker of a cluster feeds its local replicas one batch each.
+    local_batch = values.batch_size * (strategy.num_replicas_in_sync // rank_size if cluster else 1)
+    logger = common.StepLogger(local_batch, first_step=initial_epoch * train_steps)
+    callbacks = [logger]
+    if chief:
+        callbacks = [common.EpochCheckpoint(checkpoint, values.model_dir), logger,
+                     common.EpochSummaries(values.model_dir)]
+    if cluster:
+        loop = multi_worker.Loop(strategy, model, train, test, values.batch_size * strategy.num_replicas_in_sync)
+        trained = loop.fit(callbacks, values.train_epochs, initial_epoch, train_steps, eval_steps,
+                           values.epochs_between_evals)
+    else:
+        history = model.fit(train, epochs=values.train_epochs, initial_epoch=initial_epoch,
+                            steps_per_epoch=train_steps, validation_data=test, validation_steps=eval_steps,
+                            validation_freq=values.epochs_between_evals, callbacks=callbacks, shuffle=False,
+                            verbose=2)
+        trained = {key: series[-1] for key, series in history.history.items()}
     print(f"Final Training Duration sec : {time.perf_counter() - logger.train_start:.3f}", flush=True)
-    eval_loss, eval_accuracy = model.evaluate(test, steps=eval_steps, verbose=2)
-    trained = history.history
-    stats = {"accuracy_top_1": float(eval_accuracy), "eval_loss": float(eval_loss),
-             "loss": trained["loss"][-1] if trained.get("loss") else None,
-             "training_accuracy_top_1": trained["sparse_categorical_accuracy"][-1] if trained.get("loss") else None}
+    if cluster:
+        eval_loss, eval_accuracy = loop.final_evaluation(eval_steps)
+    else:
+        eval_loss, eval_accuracy = model.evaluate(test, steps=eval_steps, verbose=2)
+    stats = {"accuracy_top_1": float(eval_accuracy), "eval_loss": float(eval_loss)}
+    for key, name in (("loss", "loss"), ("training_accuracy_top_1", "sparse_categorical_accuracy")):
+        stats[key] = float(trained[name]) if name in trained else None
     print(f"Run stats: {stats}", flush=True)
-    export_dir = os.path.join(values.model_dir, "saved_model")
-    shutil.rmtree(export_dir, ignore_errors=True)
-    model.export(export_dir, verbose=False)
-    print(f"saved model: {export_dir}", flush=True)
+    if chief:
+        export_dir = os.path.join(values.model_dir, "saved_model")
+        shutil.rmtree(export_dir, ignore_errors=True)
+        model.export(export_dir, verbose=False)
+        print(f"saved model: {export_dir}", flush=True)
     return stats
 
 
@@ -173,6 +226,10 @@ def main(argv):
         run(FLAGS)
     except (common.UsageError, mnist_data.DataError) as err:
         sys.stderr.write(f"[Error] {err}\n")
+        return 1
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:  # a collective failed
+        rank = (multi_worker.cluster_from_env() or (FLAGS.mul_device_id,))[0]
+        sys.stderr.write(f"[Error] rank {rank}: {multi_worker.lost_peer_message(err)}\n")
         return 1
     except tf.errors.OpError as err:  # e.g. a corrupt record met while reading the data
         message = " ".join(str(err.message).split("\n")[0].split())

@@ -36,11 +36,12 @@ def model_copy(tmp_path):
     return target
 
 
-def run(command, cwd, timeout=600):
-    """Runs a command with this interpreter's folder first on PATH (the launchers call `python3`); on a
-    timeout the whole process group is killed, so no training outlives its test."""
+def run(command, cwd, timeout=600, env=None):
+    """Runs a command with this interpreter's folder first on PATH (the launchers call `python3`) and `env`
+    added; on a timeout the whole process group is killed, so no training outlives its test."""
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    proc = subprocess.Popen(command, cwd=str(cwd), env={**os.environ, "PATH": path}, stdout=subprocess.PIPE,
+    env = {**os.environ, "PATH": path, **(env or {})}
+    proc = subprocess.Popen(command, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)

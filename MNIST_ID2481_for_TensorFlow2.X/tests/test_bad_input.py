@@ -75,7 +75,14 @@ def test_batch_larger_than_the_test_split(tiny_data, tmp_path):
     assert_one_line_error(proc, "--batch_size=512: larger than the train (1024) or test (256) split")
 
 
-def test_multi_worker_strategy_is_refused(tiny_data, tmp_path):
-    proc = run_main(f"--data_dir={tiny_data}", f"--model_dir={tmp_path}/m", "--download=False",
-                    "-ds=parameter_server")
-    assert_one_line_error(proc, "--distribution_strategy=parameter_server")
+@pytest.mark.parametrize("strategy, fragment", [("parameter_server", "not supported here"),
+                                                ("multi_worker_mirrored", "needs TF_CONFIG")])
+def test_strategies_without_support_or_cluster_are_refused(tiny_data, tmp_path, strategy, fragment):
+    proc = run_main(f"--data_dir={tiny_data}", f"--model_dir={tmp_path}/m", "--download=False", f"-ds={strategy}")
+    assert_one_line_error(proc, f"--distribution_strategy={strategy}: {fragment}")
+
+
+def test_malformed_tf_config(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}')
+    proc = run_main(f"--data_dir={tiny_data}", f"--model_dir={tmp_path}/m", "--download=False")
+    assert_one_line_error(proc, "TF_CONFIG: task", "is not one of the 1 workers")

@@ -1,0 +1,9 @@
+#!/bin/bash
+# Multi-rank throughput, static batch shapes: RANK_SIZE ranks (default 8) of --batch_size each (global batch
+# = batch x ranks); images/sec is global. Ascend: one process per NPU over HCCL (RANK_TABLE_FILE, default
+# test/8p.json). CPU/GPU: one tf.distribute worker per rank on this host, or --worker_hosts/--task_index.
+# Usage: RANK_SIZE=8 bash train_performance_8p_static_eval.sh --data_path=/dataset   (-h for options)
+suffix=static_eval_perf
+eval_static=True
+multi_rank=True
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

@@ -1,0 +1,191 @@
+"""Data-parallel training: the 8p launcher with 2 workers, the step's arithmetic, and losing a worker."""
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from ci import contract
+from conftest import MODEL_DIR, run
+
+LAUNCHER = "train_performance_8p_static_eval.sh"
+ARGS = ["--batch_size=64", "--train_epochs=2", "--momentum=0.9", "--seed=1", "--precision_mode=must_keep_origin_dtype"]
+
+
+def rank_log(model_copy, rank):
+    return (model_copy / "test" / "output" / str(rank) / f"train_{rank}.log").read_text()
+
+
+def markers(log, name):
+    return re.findall(rf"^weights sha256 {name}: (\w+)$", log, re.M)
+
+
+def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny_data):
+    proc = run(["bash", LAUNCHER, f"--data_path={tiny_data}", *ARGS], cwd=model_copy / "test",
+               env={"RANK_SIZE": "2"})
+    # As in the original, the summary and the metrics come from the last rank's folder.
+    result = contract.Run(str(model_copy), LAUNCHER, proc.stdout, device_id="1")
+    assert contract.check(result, proc.returncode, min_accuracy=0.5, loss_must_fall=True) == [], proc.stdout
+    assert result.summary["CaseName"] == "MNIST_ID2481_for_TensorFlow2.X_bs64_2p_static_eval_perf"
+    assert result.summary["RankSize"] == "2"
+    logs = [rank_log(model_copy, rank) for rank in (0, 1)]
+    assert "multi-worker: rank 0 of 2, 2 replicas, batch 64 per replica" in logs[0]
+    # Each worker trains on half of the 1,024 images: 512 // 64 = 8 steps per epoch, 2 epochs.
+    assert len(result.losses) == 16
+    own_fps = float(re.findall(r"^imgs/s: ([\d.]+)$", logs[1], re.M)[-1])
+    assert result.value("ActualFPS") == round(2 * own_fps, 2)
+    # Same start (rank 0's values broadcast), same all-reduced updates: bitwise-equal weights and losses.
+    assert markers(logs[0], "initial") == markers(logs[1], "initial") != []
+    assert markers(logs[0], "final") == markers(logs[1], "final") != []
+    assert markers(logs[0], "final") != markers(logs[0], "initial")
+    steps = [re.findall(r"^step:\d+ ,loss: \S+", log, re.M) for log in logs]
+    assert steps[0] == steps[1]
+    # Only rank 0 writes checkpoints and the SavedModel.
+    output = model_copy / "test" / "output"
+    assert (output / "0" / "ckpt" / "model.ckpt-0002.index").is_file()
+    assert (output / "0" / "ckpt" / "saved_model" / "saved_model.pb").is_file()
+    assert sorted(p.name for p in (output / "1").iterdir()) == sorted(
+        ["train_1.log", f"{result.summary['CaseName']}.log", f"train_{result.summary['CaseName']}_loss.txt"])
+
+
+STEP_EQUALITY = """
+import sys
+import numpy as np, tensorflow as tf, keras
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import mnist_main, multi_worker
+
+rng = np.random.RandomState(0)
+images, labels = rng.rand(256, 28, 28, 1).astype("float32"), rng.randint(0, 10, 256)
+
+def train(devices):
+    keras.utils.set_random_seed(1)
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        model = mnist_main.create_model()
+        model.layers[-2].rate = 0.0  # dropout masks are drawn per replica, so they cannot match
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+        model.optimizer.build(model.trainable_variables)
+    initial = model.get_weights()
+    # Consecutive per-replica batches of one stream: the union of a step's batches is 64 consecutive images.
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64 // len(devices))
+    loop = multi_worker.Loop(strategy, model, data, data, global_batch=64)
+    logs = loop.fit([], epochs=1, initial_epoch=0, train_steps=4, eval_steps=1, epochs_between_evals=1)
+    return initial, model.get_weights(), logs["loss"]
+
+start, one, loss_one = train(["/cpu:0"])
+_, two, loss_two = train(["/cpu:0", "/cpu:1"])
+print("max_abs_diff", max(float(np.max(np.abs(a - b))) for a, b in zip(one, two)))
+print("max_change", max(float(np.max(np.abs(a - b))) for a, b in zip(one, start)))
+print("losses", loss_one, loss_two)
+"""
+
+
+def test_two_replicas_step_like_one_replica_on_the_union_of_their_batches():
+    proc = run([sys.executable, "-c", STEP_EQUALITY], cwd=MODEL_DIR)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    values = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    assert float(values["max_abs_diff"]) < 1e-6
+    assert float(values["max_change"]) > 1e-3  # the 4 steps did move the weights
+    loss_one, loss_two = (float(v) for v in values["losses"].split())
+    assert abs(loss_one - loss_two) < 1e-6 and loss_one > 0
+
+
+def free_ports(count):
+    socks = [socket.socket() for _ in range(count)]
+    for sock in socks:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def start(command, cwd, env=None):
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return subprocess.Popen(command, cwd=str(cwd), env={**os.environ, "PATH": path, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for_step(log_path, step, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log_path.is_file() and f"\nstep:{step} " in log_path.read_text():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no step {step} in {log_path} after {timeout} s")
+
+
+def finish(proc, seconds):
+    """Output and exit status of proc, which must end within `seconds`; killed (and failing) otherwise."""
+    try:
+        out, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"still running {seconds} s after the worker was lost") from None
+    return proc.returncode, out
+
+
+def worker_pid(launcher_output, rank):
+    return int(re.search(rf"^rank {rank}: pid (\d+),", launcher_output, re.M).group(1))
+
+
+LONG = ["--batch_size=32", "--train_epochs=100", "--precision_mode=must_keep_origin_dtype"]
+
+
+@contextlib.contextmanager
+def launched(*specs):
+    """Starts launchers ((command, cwd, env) each); whatever still runs on the way out is killed."""
+    procs = [start(*spec) for spec in specs]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+
+
+def test_killing_a_worker_stops_the_launcher_and_the_other_worker(model_copy, tiny_data):
+    output = model_copy / "test" / "output"
+    with launched((["bash", LAUNCHER, f"--data_path={tiny_data}", *LONG], model_copy / "test",
+                   {"RANK_SIZE": "2"})) as (launcher,):
+        wait_for_step(output / "1" / "train_1.log", 5)
+        header = "".join(launcher.stdout.readline() for _ in range(3))
+        survivor = worker_pid(header, 0)
+        os.kill(worker_pid(header, 1), signal.SIGKILL)
+        killed_at = time.time()
+        code, out = finish(launcher, 120)
+        print(f"launcher ended {time.time() - killed_at:.1f} s after the kill")
+    assert code != 0
+    assert "[Error] rank 1 failed (killed by signal 9); stopping ranks 0." in out
+    assert not os.path.exists(f"/proc/{survivor}"), "the surviving worker still runs"
+    assert "[Error] stopped by the launcher: rank 1 failed (killed by signal 9)" in rank_log(model_copy, 0)
+    assert not list((output / "1").glob("*_perf.log")), "no summary for a failed run"
+
+
+def test_multi_host_worker_notices_a_hung_peer_by_itself(tmp_path, model_copy, tiny_data):
+    """The documented multi-host command (one launcher per host, here both on localhost): no launcher sees
+    the other host's worker, so the survivor must notice by itself that its peer stopped answering (stopped
+    with SIGSTOP, as a host that hangs or drops off the network: no socket is closed) and name it."""
+    hosts = ",".join(f"localhost:{port}" for port in free_ports(2))
+    other = tmp_path / "host1"
+    subprocess.run(["cp", "-r", str(model_copy), str(other)], check=True)
+    specs = [(["bash", f"{folder}/test/{LAUNCHER}", f"--data_path={tiny_data}", *LONG, "--collective_timeout=30",
+               f"--worker_hosts={hosts}", f"--task_index={index}"], folder, None)
+             for index, folder in enumerate((model_copy, other))]
+    with launched(*specs) as tasks:
+        wait_for_step(other / "test" / "output" / "1" / "train_1.log", 5)
+        peer = worker_pid("".join(tasks[1].stdout.readline() for _ in range(2)), 1)
+        os.kill(peer, signal.SIGSTOP)
+        stopped_at = time.time()
+        code, out = finish(tasks[0], 120)
+        print(f"rank 0's launcher ended {time.time() - stopped_at:.1f} s after rank 1 froze")
+        os.kill(peer, signal.SIGKILL)
+        assert finish(tasks[1], 30)[0] != 0
+    assert code != 0
+    assert "[Error] rank 0 failed (exit status 1). The end of" in out
+    assert "[Error] rank 0: lost contact with worker rank 1: it died or stopped answering" in rank_log(model_copy, 0)
