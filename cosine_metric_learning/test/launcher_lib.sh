@@ -12,6 +12,12 @@ learning_rate=0.001
 loss_mode=cosine-softmax
 data_path=""
 resume=False
+precision_mode=allow_mix_precision
+over_dump=False
+data_dump_flag=False
+data_dump_step=10
+profiling=False
+autotune=False
 
 usage() {
     cat <<USAGE
@@ -22,6 +28,12 @@ usage: bash $launcher --data_path=<Market-1501 folder> [options]
   --learning_rate=LR     Adam learning rate, default $learning_rate
   --loss_mode=MODE       cosine-softmax | magnet | triplet, default $loss_mode
   --resume=True          keep output/\$ASCEND_DEVICE_ID and continue from its last checkpoint
+  --precision_mode=MODE  allow_mix_precision | allow_fp32_to_fp16 | force_fp16 | must_keep_origin_dtype,
+                         default $precision_mode (off Ascend: fp16 mixed on GPU, bf16 on a CPU with native
+                         bf16, else float32; the log's 'device:' line says which)
+  --over_dump= --data_dump_flag= --data_dump_step= --profiling= --autotune=
+                         Ascend only (True/False; dump step N): overflow / data dumps, profiling and
+                         RL,GA auto-tuning, written under output/\$ASCEND_DEVICE_ID/ckpt/run/
 USAGE
 }
 
@@ -33,6 +45,12 @@ for para in "$@"; do
         --learning_rate=*) learning_rate="${para#*=}" ;;
         --loss_mode=*) loss_mode="${para#*=}" ;;
         --resume=*) resume="${para#*=}" ;;
+        --precision_mode=*) precision_mode="${para#*=}" ;;
+        --over_dump=*) over_dump="${para#*=}" ;;
+        --data_dump_flag=*) data_dump_flag="${para#*=}" ;;
+        --data_dump_step=*) data_dump_step="${para#*=}" ;;
+        --profiling=*) profiling="${para#*=}" ;;
+        --autotune=*) autotune="${para#*=}" ;;
         -h|--help) usage; exit 0 ;;
         *) echo "[Warning] $launcher: unknown argument $para ignored" >&2 ;;
     esac
@@ -59,7 +77,9 @@ if [ "$resume" != True ]; then
 fi
 mkdir -p "$out/ckpt"
 common=(--dataset_dir="$data_path" --log_dir="$out/ckpt" --run_id=run --eval_log_dir="$out/eval"
-        --batch_size="$batch_size" --loss_mode="$loss_mode")
+        --batch_size="$batch_size" --loss_mode="$loss_mode" --precision_mode="$precision_mode"
+        --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step"
+        --profiling="$profiling" --autotune="$autotune")
 
 fail() {
     echo "[Error] $launcher: $1 failed with exit status $2; the end of $3:"

@@ -153,3 +153,22 @@ def test_validation_split_holds_out_ten_percent_of_identities():
     assert len(held_out) == 20 and not held_out & set(labels[train])
     expected = np.random.RandomState(1234).choice(np.unique(labels), 20, replace=False)
     assert held_out == set(expected.tolist())
+
+
+def test_training_batches_repeat_with_the_same_seed(small_market):
+    from datasets import market1501
+
+    paths, labels, _ = market1501.read_train(small_market)
+
+    def first_batches(seed):
+        with tf.Graph().as_default():
+            batch = tf.compat.v1.data.make_one_shot_iterator(
+                train_app.training_dataset(paths, labels, 16, seed)).get_next()
+            with tf.compat.v1.Session() as sess:
+                return [sess.run(batch) for _ in range(3)]
+
+    a, b, c = first_batches(7), first_batches(7), first_batches(8)
+    for (images_a, labels_a), (images_b, labels_b) in zip(a, b):
+        np.testing.assert_array_equal(labels_a, labels_b)
+        np.testing.assert_array_equal(images_a, images_b)  # flips included
+    assert not all(np.array_equal(x[0], y[0]) for x, y in zip(a, c))
