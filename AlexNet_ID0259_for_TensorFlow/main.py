@@ -48,6 +48,10 @@ def parse(argv):
     p.add_argument("--step", type=_checked(int, 0), default=0, help="steps per epoch; 0 = one pass over the data")
     p.add_argument("--batch_size", type=_checked(int, 1), default=100)
     p.add_argument("--learning_rate", type=_checked(float, 1e-12), default=0.001)
+    p.add_argument("--init", default="scaled", choices=("original", "scaled"),
+                   help="initial weights: scaled = He normal, biases 0 (default); original = N(0, 0.01) (README)")
+    p.add_argument("--pixels", default="unit", choices=("raw", "unit"),
+                   help="network input: unit = per-channel mean/std scaled (default); raw = BGR 0..255, the original")
     p.add_argument("--mul_rank_size", type=_checked(int, 1), default=1)
     p.add_argument("--mul_device_id", type=_checked(int, 0), default=0)
     p.add_argument("--val_photos", type=_checked(float, 0), default=1000,

@@ -3,6 +3,7 @@
 Each convolution stage runs conv -> bias -> (LRN) -> (max-pool 3x3/2 VALID) -> ReLU, in that order, as the
 original. LAYERS is the single source of truth: it builds the variables and gives the parameter count.
 """
+import numpy as np
 import tensorflow as tf
 
 INPUT_SIZE = 227
@@ -38,18 +39,60 @@ def parameter_count():
     return total
 
 
-def _variables(name, shape, towers, bias_init):
-    """[(weights, bias)] per tower; created once, reused by every later call (train and eval graphs)."""
+# ImageNet's per-channel pixel mean and standard deviation, BGR order (the pipeline's channel order).
+MEAN_BGR = (103.94, 116.78, 123.68)
+STD_BGR = (57.38, 57.12, 58.40)
+
+
+def network_input(images, pixels):
+    """'raw': BGR 0..255 as the original fed the network; 'unit': mean subtracted and divided by the standard
+    deviation per channel, so the first layer sees zero-centred values of about unit variance."""
+    if pixels == "raw":
+        return images
+    return (images - tf.constant(MEAN_BGR, images.dtype)) * tf.constant([1.0 / s for s in STD_BGR], images.dtype)
+
+
+def _initializer(name, shape, init):
+    """Weights. 'original': N(0, 0.01) everywhere, as the paper and the original port. 'scaled': He normal,
+    stddev sqrt(2 / fan-in), so that the image signal keeps its scale through the hidden layers, and
+    N(0, 0.01) for the logits layer, so that the first predictions are near 50/50 instead of saturated."""
+    if init == "original" or name == LAYERS[-1][0]:
+        return tf.compat.v1.random_normal_initializer(0.0, WEIGHT_STDDEV)
+    fan_in = 1
+    for dim in shape[:-1]:
+        fan_in *= dim
+    return tf.compat.v1.random_normal_initializer(0.0, (2.0 / fan_in) ** 0.5)
+
+
+def _variables(name, shape, towers, bias_init, init):
+    """[(weights, bias)] per tower; created once, reused by every later call (train and eval graphs).
+    'scaled' starts every bias at 0: with He weights, the original's constant biases of 1 pile up into
+    large positive activations whose gradients swamp the first updates of the 37.7M-weight fc1."""
+    bias_init = bias_init if init == "original" else 0.0
     pairs = []
     with tf.compat.v1.variable_scope(name, reuse=tf.compat.v1.AUTO_REUSE):
         for tower in range(towers):
             suffix = f"_{tower + 1}" if towers > 1 else ""
-            w = tf.compat.v1.get_variable(
-                "weights" + suffix, shape, initializer=tf.compat.v1.random_normal_initializer(0.0, WEIGHT_STDDEV))
+            w = tf.compat.v1.get_variable("weights" + suffix, shape, initializer=_initializer(name, shape, init))
             b = tf.compat.v1.get_variable(
                 "biases" + suffix, shape[-1:], initializer=tf.compat.v1.constant_initializer(bias_init))
             pairs.append((w, b))
     return pairs
+
+
+def lrn(x, groups=1):
+    """tf.nn.local_response_normalization with LRN's parameters, applied separately to each of `groups`
+    equal channel blocks. The windowed sum of squares is a matmul with a banded 0/1 matrix: oneDNN runs it
+    fast (also in bfloat16), whereas TensorFlow's LRN/LRNGrad kernels took a quarter of a training step."""
+    channels = x.shape[-1]
+    idx = np.arange(channels)
+    block = channels // groups
+    near = np.abs(idx[:, None] - idx[None, :]) <= LRN["depth_radius"]
+    band = near & (idx[:, None] // block == idx[None, :] // block)
+    sums = tf.reshape(tf.matmul(tf.reshape(tf.square(x), [-1, channels]), tf.constant(band, x.dtype)), tf.shape(x))
+    # x / t ** beta with beta = 0.75 as rsqrt(t) * sqrt(rsqrt(t)): Pow took longer than all forward convs.
+    inv_sqrt = tf.math.rsqrt(LRN["bias"] + LRN["alpha"] * sums)
+    return x * inv_sqrt * tf.sqrt(inv_sqrt)
 
 
 def _pool(x):
@@ -61,16 +104,30 @@ def weight_tensors():
     return [v for v in tf.compat.v1.global_variables() if "/weights" in v.name]
 
 
-def inference(images, keep_prob=None, dropout=None):
-    """images: float32 [N, 227, 227, 3]; keep_prob=None builds the evaluation graph (no dropout).
+def _conv_stage(x, params, stride, padding, lrn_on, pool):
+    """conv -> bias -> (LRN) -> (pool) -> ReLU for towers that share the input x: their kernels run as one
+    convolution (the same result as one per tower, better use of the cores), LRN stays within each tower."""
+    w = tf.concat([w for w, _ in params], axis=3) if len(params) > 1 else params[0][0]
+    b = tf.concat([b for _, b in params], axis=0) if len(params) > 1 else params[0][1]
+    y = tf.nn.bias_add(tf.nn.conv2d(x, w, strides=stride, padding=padding), b)
+    if lrn_on:
+        y = lrn(y, groups=len(params))
+    if pool:
+        y = _pool(y)
+    return tf.nn.relu(y)
+
+
+def inference(images, keep_prob=None, dropout=None, init="original"):
+    """images: float [N, 227, 227, 3]; keep_prob=None builds the evaluation graph (no dropout).
 
     dropout(x, keep_prob) defaults to tf.nn.dropout; on Ascend the caller passes the NPU's own op.
+    init ('original' or 'scaled', see _initializer) matters only on the first call, which creates the variables.
     """
     dropout = dropout or (lambda x, keep: tf.nn.dropout(x, rate=1.0 - keep))
     streams = None  # the towers' outputs of the previous conv layer
     x = images
-    for name, shape, towers, stride, padding, bias_init, lrn, pool in LAYERS:
-        params = _variables(name, shape, towers, bias_init)
+    for name, shape, towers, stride, padding, bias_init, lrn_on, pool in LAYERS:
+        params = _variables(name, shape, towers, bias_init, init)
         if stride is None:  # fully connected: flatten, matmul + bias, then dropout and ReLU except at the top
             (w, b), = params
             x = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, shape[0]]), w), b)
@@ -78,18 +135,12 @@ def inference(images, keep_prob=None, dropout=None):
                 x = tf.nn.relu(dropout(x, keep_prob) if keep_prob is not None else x)
             continue
         if streams is None:  # conv1: both towers see the whole image
-            inputs = [images] * towers
+            inputs, groups = [images], [params]
         elif len(streams) == towers:  # tower to tower (conv2, conv4, conv5)
-            inputs = streams
+            inputs, groups = streams, [[p] for p in params]
         else:  # concat before a full-depth layer, split after it
-            inputs = tf.split(x, towers, axis=3) if towers > 1 else [x]
-        streams = []
-        for t_in, (w, b) in zip(inputs, params):
-            y = tf.nn.bias_add(tf.nn.conv2d(t_in, w, strides=stride, padding=padding), b)
-            if lrn:
-                y = tf.nn.local_response_normalization(y, **LRN)
-            if pool:
-                y = _pool(y)
-            streams.append(tf.nn.relu(y))
-        x = streams[0] if len(streams) == 1 else tf.concat(streams, axis=3)
+            inputs, groups = (tf.split(x, towers, axis=3) if towers > 1 else [x]), [[p] for p in params]
+        outputs = [_conv_stage(t, g, stride, padding, lrn_on, pool) for t, g in zip(inputs, groups)]
+        x = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=3)
+        streams = tf.split(x, towers, axis=3) if len(outputs) < towers else outputs
     return x

@@ -37,7 +37,8 @@ def build_graph(args, train_entries, val_entries, crops, cache):
         train_it = tf.compat.v1.data.make_initializable_iterator(train_ds)
         val_it = tf.compat.v1.data.make_initializable_iterator(val_ds)
         images, labels = train_it.get_next()
-        logits = model.inference(images, model.KEEP_PROB, alexnet_device.dropout_op())
+        logits = model.inference(model.network_input(images, args.pixels), model.KEEP_PROB,
+                                 alexnet_device.dropout_op(), args.init)
         xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         l2 = tf.add_n([tf.nn.l2_loss(w) for w in model.weight_tensors()])
         loss = xent + model.WEIGHT_DECAY * l2
@@ -48,7 +49,7 @@ def build_graph(args, train_entries, val_entries, crops, cache):
         train_op = optimizer.minimize(loss, global_step=tf.compat.v1.train.get_or_create_global_step())
         hits = lambda out, y: tf.reduce_sum(tf.cast(tf.equal(tf.argmax(out, 1, output_type=tf.int32), y), tf.int32))
         val_images, val_labels = val_it.get_next()
-        val_logits = model.inference(val_images)
+        val_logits = model.inference(model.network_input(val_images, args.pixels))
         ops = dict(
             train=train_op, loss=loss, hits=hits(logits, labels), lr=lr, set_lr=lr.assign(new_lr), new_lr=new_lr,
             val_hits=hits(val_logits, val_labels), val_count=tf.size(val_labels),

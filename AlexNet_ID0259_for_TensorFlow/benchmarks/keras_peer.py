@@ -2,7 +2,7 @@
 Lambda, no XLA), trained with model.fit on the same tf.data input as the TF1 model. Used by
 speed_vs_keras.py; prints 'keras peer images/sec : <f>' over the steps after warm-up.
 
-    python benchmarks/keras_peer.py --data_path=<photos> --batch_size=100 --steps=40 [--warmup=5]
+    python benchmarks/keras_peer.py --data_path=<photos> --batch_size=100 --steps=40 [--warmup=5] [--held_out=0.2]
 """
 import argparse
 import os
@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.util import _pywrap_util_port  # noqa: E402
 
 import data_loader  # noqa: E402
 import model  # noqa: E402
@@ -72,12 +73,14 @@ def main():
     p.add_argument("--batch_size", type=int, default=100)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--held_out", type=float, default=0.2, help="photos held out of training, as main.py's --val_photos")
     args = p.parse_args()
     entries, crops = data_loader.list_photos(args.data_path)
-    train, _ = data_loader.split(entries, 0.2)
+    train, _ = data_loader.split(entries, args.held_out)
     ds = data_loader.train_dataset(train, args.batch_size, crops, data_loader.fits_cache(len(entries), 2048))
     net = build()
-    print(f"keras peer: {net.count_params()} parameters, batch {args.batch_size}, {args.steps} steps")
+    onednn = "on" if _pywrap_util_port.IsMklEnabled() else "off"  # TF_ENABLE_ONEDNN_OPTS or TF's CPU default
+    print(f"keras peer: {net.count_params()} parameters, batch {args.batch_size}, {args.steps} steps, oneDNN {onednn}")
     timer = Timer()
     net.fit(ds, epochs=1, steps_per_epoch=args.steps, callbacks=[timer], verbose=0)
     timed = timer.times[args.warmup:] or timer.times

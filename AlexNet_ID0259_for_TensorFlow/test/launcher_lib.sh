@@ -11,6 +11,8 @@ me=$(basename "$0")
 data_path=""
 batch=100
 learning_rate=0.001
+init=scaled        # the original's: --init=original --pixels=raw (README: Training recipe)
+pixels=unit
 val_photos=1000
 cache_mb=2048
 log_every=20
@@ -25,6 +27,7 @@ help_text() {
     echo "usage: bash $me --data_path=<Dogs-vs-Cats folder: cat.<n>.jpg/dog.<n>.jpg or its parent> [options]"
     echo "  --max_epoch=N (default $max_epoch)   --max_step=N steps per epoch, 0 = full pass (default $max_step)"
     echo "  --batch=N | --batch_size=N (default $batch)   --learning_rate=LR (default $learning_rate)"
+    echo "  --init=original|scaled initial weights (default $init)   --pixels=raw|unit network input (default $pixels)"
     echo "  --val_photos=N|F held-out source photos, count or fraction (default $val_photos)"
     echo "  --cache_mb=N decoded-image cache budget (default $cache_mb)   --log_every=N (default $log_every)"
     echo "  --precision_mode=allow_mix_precision|allow_fp32_to_fp16|force_fp16|must_keep_origin_dtype"
@@ -40,6 +43,8 @@ for arg in "$@"; do
         --max_step=*|--step=*) max_step=$value ;;
         --batch=*|--batch_size=*) batch=$value ;;
         --learning_rate=*) learning_rate=$value ;;
+        --init=*) init=$value ;;
+        --pixels=*) pixels=$value ;;
         --val_photos=*) val_photos=$value ;;
         --cache_mb=*) cache_mb=$value ;;
         --log_every=*) log_every=$value ;;
@@ -68,8 +73,9 @@ log=$out/train_$ASCEND_DEVICE_ID.log
 mkdir -p "$out" && start=$(date +%s)
 echo "$Network $CaseName: training, log in $log"
 (cd "$model_dir" && python3 main.py --data_path="$data_path" --output_path="$out" --epoch="$max_epoch" \
-    --step="$max_step" --batch_size="$batch" --learning_rate="$learning_rate" --val_photos="$val_photos" \
-    --cache_mb="$cache_mb" --log_every="$log_every" --mul_rank_size="$RANK_SIZE" --mul_device_id="$RANK_ID" \
+    --step="$max_step" --batch_size="$batch" --learning_rate="$learning_rate" --init="$init" --pixels="$pixels" \
+    --val_photos="$val_photos" --cache_mb="$cache_mb" --log_every="$log_every" --mul_rank_size="$RANK_SIZE" \
+    --mul_device_id="$RANK_ID" \
     --precision_mode="$precision_mode" --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" \
     --data_dump_step="$data_dump_step" --profiling="$profiling") >>"$log" 2>&1
 rc=$?

@@ -17,6 +17,8 @@ def one_error_line(proc):
     (["--batch_size=0"], 2, "--batch_size"),
     (["--epoch=two"], 2, "--epoch"),
     (["--precision_mode=fp8"], 2, "--precision_mode"),
+    (["--init=zeros"], 2, "--init"),
+    (["--pixels=rgb"], 2, "--pixels"),
     (["--val_photos=48"], 1, "--val_photos"),
     (["--batch_size=500", "--val_photos=8"], 1, "--batch_size: 500 is larger than the 40 training images"),
     (["--mul_rank_size=2", "--mul_device_id=2"], 2, "--mul_device_id"),

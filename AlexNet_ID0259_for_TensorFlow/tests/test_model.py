@@ -55,4 +55,44 @@ def test_shapes_and_dropout_only_in_training(graph):
 
 
 def test_lrn_keeps_the_original_parameters():
-    assert model.LRN == dict(depth_radius=5, bias=2.0, alpha=1e-4, beta=0.75)
+    assert model.LRN == dict(depth_radius=5, bias=2.0, alpha=1e-4, beta=0.75)  # model.lrn hard-codes beta 0.75
+
+
+def test_banded_lrn_equals_tensorflows_lrn_per_tower_with_gradients():
+    x = tf.constant(np.random.RandomState(1).normal(0, 40, (2, 3, 3, 32)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = model.lrn(x, groups=2)
+        reference = tf.concat([tf.nn.local_response_normalization(t, **model.LRN) for t in tf.split(x, 2, 3)], 3)
+        weights = tf.constant(np.random.RandomState(2).normal(size=x.shape).astype(np.float32))
+        ours_loss, reference_loss = tf.reduce_sum(ours * weights), tf.reduce_sum(reference * weights)
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(tape.gradient(ours_loss, x).numpy(), tape.gradient(reference_loss, x).numpy(),
+                               rtol=1e-4, atol=1e-5)
+    # one group over all 32 channels differs from two towers of 16: the towers are kept apart
+    assert not np.allclose(model.lrn(x).numpy(), ours.numpy())
+
+
+@pytest.mark.parametrize("init", ["original", "scaled"])
+def test_initial_weights(init):
+    g = tf.Graph()
+    with g.as_default():
+        model.inference(tf.compat.v1.placeholder(tf.float32, [None, 227, 227, 3]), init=init)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            stds = {v.name.split("/")[0]: sess.run(v).std() for v in model.weight_tensors()}
+            biases = {v.name.split("/")[0]: sess.run(v) for v in tf.compat.v1.global_variables() if "bias" in v.name}
+    for name, shape, _, _, _, bias_init, *_ in model.LAYERS:
+        assert np.all(biases[name] == (bias_init if init == "original" else 0.0)), name
+        fan_in = int(np.prod(shape[:-1]))
+        scaled = init == "scaled" and name != "fc3"
+        expected = np.sqrt(2.0 / fan_in) if scaled else model.WEIGHT_STDDEV
+        assert abs(stds[name] / expected - 1) < 0.1, (name, stds[name], expected)
+
+
+def test_network_input_modes():
+    bgr = np.array(model.MEAN_BGR, np.float32) + np.array(model.STD_BGR, np.float32) * [[-1.0], [1.0]]
+    images = tf.constant(bgr.reshape(2, 1, 1, 3))
+    np.testing.assert_array_equal(model.network_input(images, "raw").numpy(), images.numpy())
+    np.testing.assert_allclose(model.network_input(images, "unit").numpy().reshape(2, 3), [[-1.0] * 3, [1.0] * 3],
+                               rtol=1e-5)
