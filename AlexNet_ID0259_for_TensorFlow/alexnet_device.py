@@ -73,10 +73,3 @@ def dropout_op():
     from npu_bridge.estimator import npu_ops
     return lambda x, keep: npu_ops.dropout(x, keep)
 
-
-def distributed(optimizer):
-    """Gradients all-reduced over HCCL on Ascend with several ranks; the optimizer as is elsewhere."""
-    if not on_ascend() or int(os.environ.get("RANK_SIZE", "1")) <= 1:
-        return optimizer
-    from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer
-    return NPUDistributedOptimizer(optimizer)

@@ -22,6 +22,7 @@ import re
 import socket
 
 import tensorflow as tf
+from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 GROUP_KEY = 1
 CHIEF = 0
@@ -105,6 +106,11 @@ class Cluster:
         del config.device_filters[:]
         config.device_filters.append(self._device(self.index))
         config.experimental.collective_group_leader = self._device(CHIEF)
+        rewrites = config.graph_options.rewrite_options
+        if rewrites.auto_mixed_precision_onednn_bfloat16 == RewriterConfig.ON:
+            # Behind a server, the remapper's bfloat16 Conv2D+BiasAdd fusion stops the run ("_FusedConv2D:
+            # bfloat16 is not in the list of allowed values"); unfused, the bf16 ops run.
+            rewrites.remapping = RewriterConfig.OFF
         server = tf.distribute.Server(tf.train.ClusterSpec({"worker": self.workers}), job_name="worker",
                                       task_index=self.index, protocol="grpc", config=config, start=True)
         return config, server.target

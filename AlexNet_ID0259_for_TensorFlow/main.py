@@ -54,6 +54,8 @@ def parse(argv):
                    help="network input: unit = per-channel mean/std scaled (default); raw = BGR 0..255, the original")
     p.add_argument("--mul_rank_size", type=_checked(int, 1), default=1)
     p.add_argument("--mul_device_id", type=_checked(int, 0), default=0)
+    p.add_argument("--collective_timeout", type=_checked(float, 1), default=300,
+                   help="seconds a worker waits for the others before it stops (several workers off Ascend)")
     p.add_argument("--val_photos", type=_checked(float, 0), default=1000,
                    help="held-out source photos: a count, or a fraction when below 1 (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle and the initial weights")
@@ -82,9 +84,11 @@ def main(argv):
     tf.compat.v1.disable_eager_execution()
     import alexnet_device
     import data_loader
+    import distributed
     import train
 
     start = time.time()
+    ranks = None
     try:
         entries, crops = data_loader.list_photos(args.data_path)
         train_set, val_set = data_loader.split(entries, args.val_photos, args.seed)
@@ -92,16 +96,29 @@ def main(argv):
         if args.batch_size > per_rank:
             raise data_loader.DataError(f"--batch_size: {args.batch_size} is larger than the {per_rank} training "
                                         "images of this rank; pass a smaller --batch_size or --val_photos")
+        if len(val_set) < args.mul_rank_size:  # every rank evaluates its share of the held-out images
+            raise data_loader.DataError(f"--val_photos: {len(val_set)} held-out images cannot be shared by "
+                                        f"{args.mul_rank_size} ranks; hold out more")
         cache = data_loader.fits_cache(len(entries), args.cache_mb)
         print(f"split: {len(train_set)} training / {len(val_set)} held-out images "
               f"({len({e[2] for e in val_set})} source photos held out, seed {args.seed}); "
               f"decoded-image cache {'on' if cache else 'off'}")
         config, where = alexnet_device.session_config(args)
+        ranks = distributed.ranks(args, alexnet_device.on_ascend(), timeout_seconds=args.collective_timeout)
+        target = ""
+        if ranks:
+            config, target = ranks.connect(config)
+            where += f"; worker {ranks.index} of {ranks.size}, gradients all-reduced"
         print(f"device: {where}")
         os.makedirs(args.output_path, exist_ok=True)
-        history = train.train(args, train_set, val_set, crops, cache, config)
-    except (data_loader.DataError, train.TrainingError) as err:
+        history = train.train(args, train_set, val_set, crops, cache, config, ranks, target)
+    except (data_loader.DataError, train.TrainingError, distributed.ClusterError) as err:
         sys.stderr.write(f"[Error] {err}\n")
+        return 1
+    except distributed.PEER_ERRORS as err:
+        if ranks is None:
+            raise
+        sys.stderr.write(f"[Error] main.py: {ranks.describe_failure(err)}\n")
         return 1
     if history["test_acc"]:
         print(f"Final held-out accuracy : {history['test_acc'][-1]:.2f}")

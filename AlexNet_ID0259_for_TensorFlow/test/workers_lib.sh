@@ -24,8 +24,9 @@ start_workers() {
     worker_pids=() worker_ranks=() failed_rank="" failed_status=0
     for rank in "$@"; do
         if command -v taskset >/dev/null && [ "$cores" -ge "$n" ]; then
-            (taskset -pc "$((i * cores / n))-$(((i + 1) * cores / n - 1))" "$BASHPID" >/dev/null &&
-                worker_command "$rank") &
+            (taskset -pc "$((i * cores / n))-$(((i + 1) * cores / n - 1))" "$BASHPID" >/dev/null ||
+                echo "[Warning] $me: taskset failed, worker $rank runs unbound" >&2
+             worker_command "$rank") &
         else
             (worker_command "$rank") &
         fi
@@ -96,7 +97,6 @@ launch_workers() {
         mkdir -p "$test_dir/output/$rank"
     done
     echo "$Network $CaseName: ${#ranks_here[@]} of $RANK_SIZE workers here, logs in $test_dir/output/<rank>/train_<rank>.log"
-    start=$(date +%s)
     if ! start_workers "${ranks_here[@]}"; then
         reason="worker $failed_rank (RANK_ID $failed_rank) exited with status $failed_status"
         [ "$failed_status" -le 128 ] || reason+=" (killed by signal $((failed_status - 128)))"

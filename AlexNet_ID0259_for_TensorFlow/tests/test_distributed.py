@@ -1,0 +1,190 @@
+"""Several workers off Ascend (distributed.py + the 8p launchers): the all-reduce arithmetic on the real graph,
+identical weights on every rank, the contract and resume of the 8p launcher, bounded failure of a lost worker."""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import distributed
+from ci import contract
+from conftest import MODEL_DIR, main_py
+
+SMALL = ["--batch=8", "--val_photos=8", "--log_every=1"]
+
+
+def environment(**extra):
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    for name in ("ASCEND_DEVICE_ID", "RANK_ID", "TF_CONFIG"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tf_config(workers, index):
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
+def flags(size, rank):
+    return SimpleNamespace(mul_rank_size=size, mul_device_id=rank)
+
+
+def test_ranks_from_flags_and_tf_config_and_their_errors():
+    workers = ["localhost:1111", "otherhost:2222"]
+    cluster = distributed.ranks(flags(2, 1), False, {"TF_CONFIG": tf_config(workers, 1)})
+    assert (cluster.size, cluster.index, cluster.is_chief) == (2, 1, False)
+    assert distributed.ranks(flags(1, 0), False, {}) is None
+    with pytest.raises(distributed.ClusterError, match="several ranks off Ascend need TF_CONFIG"):
+        distributed.ranks(flags(2, 0), False, {})
+    with pytest.raises(distributed.ClusterError, match="disagree with TF_CONFIG .worker 1 of 2"):
+        distributed.ranks(flags(2, 0), False, {"TF_CONFIG": tf_config(workers, 1)})
+    for text, wording in [("{nope", "expected"), (tf_config(workers, 2), "index 2 is not in 0..1"),
+                          (tf_config(["localhost"], 0), "host:port"),
+                          (json.dumps({"cluster": {"worker": workers, "ps": workers}, "task": {"index": 0}}),
+                           "only a cluster of 'worker' tasks")]:
+        with pytest.raises(distributed.ClusterError, match=wording):
+            distributed.Cluster.from_environ({"TF_CONFIG": text}, 60)
+
+
+def test_port_in_use_is_named():
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cluster = distributed.Cluster([f"localhost:{port}", "localhost:1"], 0, 60)
+        with pytest.raises(distributed.ClusterError, match=f"port {port} of worker 0 .* cannot be used"):
+            cluster.connect(distributed.tf.compat.v1.ConfigProto())
+
+
+def test_two_workers_train_alexnet_exactly_like_one_process_on_the_global_batch(tmp_path):
+    """The AlexNet graph without dropout: 2 workers on halves of a batch of 4, from different random weights,
+    start (after the broadcast) and end bit-identical, and end where one process ends on the whole batch."""
+    worker = os.path.join(MODEL_DIR, "tests", "distributed_worker.py")
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    procs = [subprocess.Popen([sys.executable, worker, str(tmp_path / f"rank{i}.npz")],
+                              env=environment(TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    single = subprocess.run([sys.executable, worker, str(tmp_path / "single.npz")], env=environment(),
+                            capture_output=True, text=True, timeout=300)
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert single.returncode == 0 and all(p.returncode == 0 for p in procs), single.stderr[-2000:] + outputs[1][-2000:]
+    ranks = [np.load(tmp_path / f"rank{i}.npz") for i in range(2)]
+    reference = np.load(tmp_path / "single.npz")
+    half = len(reference.files) // 2  # the first half holds the weights before training, the second after
+    for key in reference.files:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+        np.testing.assert_allclose(ranks[1][key], reference[key], rtol=0, atol=1e-6)
+    moved = [np.abs(reference[f"arr_{i + half}"] - reference[f"arr_{i}"]).max() for i in range(half)]
+    assert min(moved) > 1e-4, moved  # the steps changed every kept tensor, by far more than the tolerance
+
+
+def launch(model_copy, launcher, photos, *args):
+    return subprocess.run(["bash", launcher, f"--data_path={photos}", *SMALL, *args], cwd=str(model_copy / "test"),
+                          env=environment(RANK_SIZE="2"), capture_output=True, text=True, timeout=400)
+
+
+def digests(log_text):
+    return {line.split("weights digest ")[1].split(":")[0]: line.rsplit(" ", 1)[1]
+            for line in log_text.splitlines() if "weights digest " in line}
+
+
+def test_full_8p_launcher_two_workers_and_resume(model_copy, photos):
+    """RANK_SIZE=2 through the contract, twice (the second run resumes and appends to the logs): both ranks
+    start and end with bit-identical weights and log the same global epoch figures; rank 0 alone writes
+    checkpoints and images."""
+    out = model_copy / "test" / "output"
+    for run_args in (["--max_epoch=1", "--max_step=2"], ["--max_epoch=2", "--max_step=2", "--resume=True"]):
+        proc = launch(model_copy, "train_full_8p.sh", photos, *run_args)
+        result = contract.Run(str(model_copy), "train_full_8p.sh", proc.stdout)
+        assert contract.check(result, proc.returncode) == [], proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert result.device_id == "1"
+        assert result.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs8_2p_acc"
+        logs = [(out / str(r) / f"train_{r}.log").read_text() for r in range(2)]
+        first, second = digests(logs[0]), digests(logs[1])
+        assert set(first) == {"after broadcast", "at end"} and first == second, (first, second)
+        assert first["after broadcast"] != first["at end"]
+        epoch_lines = [[line for line in log.splitlines() if line.startswith(("test accuracy", "train accuracy"))]
+                       for log in logs]
+        assert epoch_lines[0] == epoch_lines[1] and len(epoch_lines[0]) == 2 * int(run_args[0].split("=")[1])
+    assert "resuming from" in logs[0] and "after epoch 1" in logs[1] and "learning rate 0.002" in logs[1]
+    assert "worker 1 of 2" in logs[1]
+    assert (out / "0" / "model" / "model.ckpt.index").is_file() and (out / "0" / "acc.png").is_file()
+    assert (out / "0" / "first_kernel_visualization" / "epoch_2.png").is_file()
+    assert not glob.glob(str(out / "1" / "model*")) and not glob.glob(str(out / "1" / "*.png"))
+    assert len(json.loads((out / "1" / "history.json").read_text())["loss"]) == 2
+
+
+def worker_pid(model_copy, rank):
+    marker = f"--output_path={model_copy}/test/output/{rank}"
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as handle:
+                arguments = handle.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if marker in arguments:
+            return int(path.split("/")[2])
+    return None
+
+
+def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, photos):
+    """SIGKILL of rank 1 mid-run: within 120 s the launcher exits 1 naming rank 1, and rank 0 is stopped."""
+    launcher = subprocess.Popen(["bash", "train_performance_8p.sh", f"--data_path={photos}", *SMALL,
+                                 "--max_step=100000"], cwd=str(model_copy / "test"), env=environment(RANK_SIZE="2"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log1 = model_copy / "test" / "output" / "1" / "train_1.log"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (log1.is_file() and " step: " in log1.read_text()):
+            time.sleep(0.5)
+        victim, survivor = worker_pid(model_copy, 1), worker_pid(model_copy, 0)
+        assert victim and survivor, "the workers are not running"
+        os.kill(victim, signal.SIGKILL)
+        killed = time.time()
+        stdout = launcher.communicate(timeout=120)[0]
+        assert time.time() - killed < 120
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 1
+    assert "worker 1 (RANK_ID 1) exited with status 137 (killed by signal 9)" in stdout, stdout[-2000:]
+    assert not os.path.exists(f"/proc/{survivor}")
+    assert "stopped this worker: worker 1" in (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+
+
+def test_worker_whose_peer_is_gone_stops_by_itself(photos, tmp_path, monkeypatch):
+    """Without a launcher (one worker per host): the collective timeout ends the survivor with one line
+    naming the worker that does not answer."""
+    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
+    monkeypatch.setenv("TF_CONFIG", tf_config(workers, 0))
+    start = time.time()
+    proc = main_py(MODEL_DIR, f"--data_path={photos}", f"--output_path={tmp_path}", "--epoch=1", "--step=2",
+                   "--batch_size=4", "--val_photos=8", "--mul_rank_size=2", "--collective_timeout=5", timeout=120)
+    assert time.time() - start < 120
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1 and f"lost worker 1 ({workers[1]})" in errors[0], proc.stderr[-2000:]
+
+
+def test_8p_help_and_bad_cluster_arguments(model_copy, photos):
+    proc = launch(model_copy, "train_full_8p.sh", photos, "--help")
+    assert proc.returncode == 0 and "--worker_hosts" in proc.stdout and "RANK_SIZE (default 8)" in proc.stdout
+    proc = launch(model_copy, "train_full_8p.sh", photos, "--worker_hosts=h0:2222,h1:2222", "--task_index=2")
+    assert proc.returncode == 1 and "--task_index=2 is not in 0..1" in proc.stdout, proc.stdout
+    proc = subprocess.run(["bash", "train_performance_8p.sh", f"--data_path={photos}"], cwd=str(model_copy / "test"),
+                          env=environment(RANK_SIZE="two"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "RANK_SIZE=two is not a positive integer" in proc.stdout, proc.stdout
