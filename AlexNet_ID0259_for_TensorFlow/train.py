@@ -181,9 +181,6 @@ def train(args, train_entries, val_entries, crops, cache, session_config, ranks=
                 history["lr_changed_at"] = epoch
                 print(f"learning rate -> {lr:g} (training accuracy rose less than {LR_MIN_GAIN} points "
                       f"in {LR_WINDOW} epochs)")
-            with open(history_path + ".tmp", "w") as handle:
-                json.dump(history, handle)
-            os.replace(history_path + ".tmp", history_path)
             if chief:
                 ops["saver"].save(sess, os.path.join(ckpt_dir, "model.ckpt"))
                 if epoch % SNAPSHOT_EVERY == 0:
@@ -192,6 +189,11 @@ def train(args, train_entries, val_entries, crops, cache, session_config, ranks=
                     handle.writelines(f"{v:.6f}\n" for v in history["loss"])
                 save_curves(out, history)
                 save_kernels(out, epoch, sess.run(ops["conv1"]))
+            # Written after the checkpoint: a run killed in between resumes from the older history, never
+            # from a history that claims an epoch the checkpoint does not hold.
+            with open(history_path + ".tmp", "w") as handle:
+                json.dump(history, handle)
+            os.replace(history_path + ".tmp", history_path)
         if ranks:
             print(f"worker {ranks.index}: weights digest at end: {distributed.digest(sess.run(ops['weights']))}")
     return history
