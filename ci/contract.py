@@ -1,4 +1,7 @@
-"""Checks one launcher run against shared/docs/launcher_contract.md; returns the reasons it fails."""
+"""Checks one launcher run against the launcher contract (ci/launcher_contract.md); returns the reasons it fails.
+
+Vendored: model tests use byte-identical copies (ci/vendored.toml); edit this file, then python ci/vendor.py sync.
+"""
 import glob
 import math
 import os

@@ -9,9 +9,9 @@ import pytest
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(MODEL_DIR)
 REAL_PHOTOS = os.path.join(os.path.dirname(REPO), "shared", "datasets", "dogs_vs_cats")
-sys.path[:0] = [MODEL_DIR, REPO]
+sys.path.insert(0, MODEL_DIR)
 
-from ci.datasets import dogs_cats  # noqa: E402
+from synthetic import dogs_cats  # noqa: E402
 
 needs_real = pytest.mark.skipif(not os.path.isdir(os.path.join(REAL_PHOTOS, "train")),
                                 reason=f"real photos not found at {REAL_PHOTOS}")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import distributed
-from ci import contract
+import contract
 from conftest import MODEL_DIR, main_py
 
 SMALL = ["--batch=8", "--val_photos=8", "--log_every=1"]

@@ -2,7 +2,7 @@
 import json
 import os
 
-from ci import contract
+import contract
 from conftest import run
 
 SMALL = ["--batch=8", "--val_photos=8", "--log_every=1"]

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ci import contract
+import contract
 from conftest import REAL_MNIST, final_value, run
 from test_training import freeze_and_infer
 

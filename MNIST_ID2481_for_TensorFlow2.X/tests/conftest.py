@@ -10,9 +10,9 @@ import pytest
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(MODEL_DIR)
 REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
-sys.path[:0] = [MODEL_DIR, REPO]
+sys.path.insert(0, MODEL_DIR)
 
-from ci.datasets import tfds_mnist  # noqa: E402
+from synthetic import tfds_mnist  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from ci import contract
+import contract
 from conftest import MODEL_DIR, run
 
 LAUNCHER = "train_performance_8p_static_eval.sh"

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from ci import contract
-from ci.datasets import tfds_mnist
+import contract
+from synthetic import tfds_mnist
 from conftest import REAL_MNIST, run, run_stats, saved_model_accuracy
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(REAL_MNIST), reason=f"{REAL_MNIST} is absent")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from ci import contract
+import contract
 from conftest import run, run_main, run_stats, saved_model_accuracy
 
 SMOKE = ["--batch_size=128", "--train_epochs=2", "--momentum=0.9"]

@@ -8,7 +8,7 @@ import pytest
 
 import common
 import mnist_data
-from ci.datasets import digits, tfds_mnist
+from synthetic import digits, tfds_mnist
 
 
 def test_reads_the_generated_folder_with_shards_from_the_metadata(tiny_data):
@@ -70,7 +70,7 @@ def test_metadata_that_does_not_match_the_files(tiny_data, tmp_path, damage, mes
 
 
 def test_from_idx_round_trip(tmp_path):
-    from ci.datasets import mnist_idx
+    from synthetic import mnist_idx
 
     images, labels = digits.make(50, 3)
     idx = tmp_path / "idx"

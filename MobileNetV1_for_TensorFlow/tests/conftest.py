@@ -8,10 +8,9 @@ import sys
 import pytest
 
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(MODEL_DIR)
-sys.path[:0] = [MODEL_DIR, REPO]
+sys.path.insert(0, MODEL_DIR)
 
-from ci.datasets import slim_imagenet  # noqa: E402
+from synthetic import slim_imagenet  # noqa: E402
 
 # Small settings every training run in the tests shares: 11 outputs (10 classes + background), 32 px.
 SMALL = ["--num_classes=11", "--train_image_size=32", "--batch_size=16", "--iterations_per_loop=5",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import distributed
-from ci import contract
+import contract
 from conftest import MODEL_DIR, environment, run, run_script
 from test_launchers import SMOKE
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ci import contract
+import contract
 from conftest import run
 
 # The smoke settings (ci/smoke.toml): 32 px, 10 classes + background, batch 16, a few steps.

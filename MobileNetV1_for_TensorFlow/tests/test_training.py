@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import MODEL_DIR, SMALL, environment, last_value, run_script
-from ci.datasets import slim_imagenet
+from synthetic import slim_imagenet
 
 
 def train(data, model_dir, *extra, timeout=600):

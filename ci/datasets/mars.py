@@ -11,7 +11,7 @@ import os
 import numpy as np
 import scipy.io
 
-from ci.datasets.market1501 import camera_look, identity_look, render
+from .market1501 import camera_look, identity_look, render
 
 
 def _tracks(root, subset, people, cams, cameras, frames, rng):

@@ -3,7 +3,7 @@ import gzip
 import os
 import struct
 
-from ci.datasets import digits
+from . import digits
 
 NAMES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

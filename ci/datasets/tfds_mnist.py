@@ -13,7 +13,7 @@ import struct
 import numpy as np
 from PIL import Image
 
-from ci.datasets import digits
+from . import digits
 
 VERSION = "3.0.1"
 TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"

@@ -4,7 +4,7 @@ import platform
 
 import pytest
 
-from ci import contract
+import contract
 
 NETWORK = "Toy_for_TensorFlow"
 CASE = f"{NETWORK}_bs8_1p_acc"

@@ -7,11 +7,10 @@ import sys
 import pytest
 
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(MODEL_DIR)
-sys.path[:0] = [MODEL_DIR, REPO]
+sys.path.insert(0, MODEL_DIR)
 
-from ci.datasets import market1501 as market_writer  # noqa: E402
-from ci.datasets import mars as mars_writer  # noqa: E402
+from synthetic import market1501 as market_writer  # noqa: E402
+from synthetic import mars as mars_writer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

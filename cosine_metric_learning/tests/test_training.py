@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 import device_config
-from ci import contract
+import contract
 from conftest import ACCEPT_ARGS, ACCEPT_STEPS, run, run_script, value
 
 SMOKE = ["--batch_size=16", "--steps=6"]

@@ -1,0 +1,1 @@
+"""Canonical files of the pieces vendored into the model folders (ci/vendored.toml)."""
