@@ -49,14 +49,18 @@ alias_flag() { flag_alias[$1]=$2; }
 usage_note() { usage_notes+=("$1"); }
 
 usage() {
-    local name shape
+    local name shape alias also
     echo "usage: bash $launcher --data_path=<${flag_help[data_path]}> [--name=value ...]"
     for name in "${declared_flags[@]}"; do
         case ${flag_type[$name]} in
             int|count) shape=N ;; number) shape=X ;; bool) shape="True|False" ;; text) shape=VALUE ;;
             *) shape=${flag_type[$name]} ;;
         esac
-        printf '  --%s=%s\n      %s (default: %s)\n' "$name" "$shape" "${flag_help[$name]}" "${!name:-none}"
+        also=""
+        for alias in "${!flag_alias[@]}"; do
+            [ "${flag_alias[$alias]}" != "$name" ] || also+=" | --$alias=$shape"
+        done
+        printf '  --%s=%s%s\n      %s (default: %s)\n' "$name" "$shape" "$also" "${flag_help[$name]}" "${!name:-none}"
     done
     [ ${#usage_notes[@]} -eq 0 ] || printf '%s\n' "${usage_notes[@]}"
 }

@@ -8,6 +8,7 @@ step_lines='^epoch : '
 flag data_path "" text "folder with the MNIST idx files: train-/t10k- images and labels (.gz or plain)"
 flag batch_size 64 int "images per step"
 flag learning_rate 0.001 number "Adam learning rate"
+alias_flag learing_rata learning_rate  # the original's spelling
 flag epochs 1 int "epochs"
 flag steps 100 int "steps per epoch"
 flag precision_mode allow_mix_precision "$PRECISION_MODES" "off Ascend see the model README"

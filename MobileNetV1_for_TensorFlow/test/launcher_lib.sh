@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
 step_lines='^step:'
 
 flag data_path "" text "slim ImageNet TFRecords folder: train-XXXXX-of-NNNNN (and validation-*)"
+alias_flag dataset_dir data_path  # the original's name
 flag max_train_steps "" int "training steps"
 flag max_epoch "" int "training epochs (the last one given of --max_train_steps and --max_epoch counts)"
 flag batch_size 256 int "images per step per device"
