@@ -71,11 +71,11 @@ parse_flags() {
     for arg in "$@"; do
         name=${arg%%=*}
         name=${name#--}
-        name=${flag_alias[$name]:-$name}
+        [ -z "$name" ] || [ -z "${flag_alias[$name]}" ] || name=${flag_alias[$name]}
         if [ "$arg" = -h ] || [ "$arg" = --help ]; then
             usage
             exit 0
-        elif [[ $arg == --*=* && -n ${flag_type[$name]+set} ]]; then
+        elif [[ $arg == --*=* && -n $name && -n ${flag_type[$name]+set} ]]; then
             printf -v "$name" '%s' "${arg#*=}"
         else
             echo "[Warning] $launcher: unknown argument $arg ignored" >&2

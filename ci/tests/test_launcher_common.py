@@ -129,13 +129,15 @@ def test_summary_and_final_block(toy, tmp_path):
 
 def test_flags_aliases_unknown_arguments_and_relative_data_path(toy, tmp_path):
     launcher(toy)
-    proc = run(toy, "--data_path=../../data", "--batch_size=16", "--lr=0.5", "--bogus=1", "stray", cwd=toy / "test")
+    proc = run(toy, "--data_path=../../data", "--batch_size=16", "--lr=0.5", "--bogus=1", "stray", "--=1",
+               cwd=toy / "test")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Relative to where the user ran the launcher; the entry script runs in the model folder.
     assert os.path.realpath(entry_args(toy)["data_path"]) == str(tmp_path / "data")
     assert entry_args(toy)["batch_size"] == "16" and entry_args(toy)["learning_rate"] == "0.5"
     assert proc.stderr.splitlines() == ["[Warning] train_full_1p.sh: unknown argument --bogus=1 ignored",
-                                        "[Warning] train_full_1p.sh: unknown argument stray ignored"]
+                                        "[Warning] train_full_1p.sh: unknown argument stray ignored",
+                                        "[Warning] train_full_1p.sh: unknown argument --=1 ignored"]
 
 
 def test_launcher_file_values_are_the_defaults_and_arguments_override_them(toy, tmp_path):
