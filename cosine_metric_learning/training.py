@@ -40,7 +40,7 @@ class TrainingDiverged(Exception):
         super().__init__(f"loss is {value} at step {step}; lower --learning_rate")
 
 
-class Graph:
+class TrainingGraph:
     """The training graph of one run: train op, the minimised total and every loss, summaries."""
 
     def __init__(self, train_split, num_classes, hyper, chosen):
@@ -87,7 +87,7 @@ def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver):
 
 def train(data, run_dir, hyper, schedule, chosen, config, restore_path=None):
     """Builds the graph, resumes or warm-starts, trains; the final checkpoint goes to run_dir."""
-    graph = Graph(data.train, data.num_classes, hyper, chosen)
+    graph = TrainingGraph(data.train, data.num_classes, hyper, chosen)
     with graph.graph.as_default(), tf.compat.v1.Session(config=config) as sess:
         saver = tf.compat.v1.train.Saver(max_to_keep=schedule.keep_checkpoint_max)
         sess.run(graph.init)
