@@ -17,38 +17,34 @@ def launch(model_dir, launcher, photos, *args, from_test_dir=True):
     return run(["bash", f"test/{launcher}", f"--data_path={photos}", *SMALL, *args], model_dir)
 
 
-def test_full_launcher_meets_the_contract_and_starts_afresh(model_copy, photos):
+def test_performance_launcher_afresh_then_full_launcher_resumes(model_copy, photos):
+    """train_performance_1p.sh from the model root (a fresh start: the folder is recreated), then
+    train_full_1p.sh from test/ with --resume=True continuing after its epoch; both meet the contract (the
+    second beside the first one's summary, which --resume keeps)."""
     out = model_copy / "test" / "output" / "0"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
-    proc = launch(model_copy, "train_full_1p.sh", photos, "--max_epoch=2", "--max_step=2", "--bogus=1")
+    proc = launch(model_copy, "train_performance_1p.sh", photos, "--max_step=2", "--bogus=1", from_test_dir=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "unknown argument --bogus=1" in proc.stderr
-    result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout)
-    assert contract.check(result, proc.returncode) == []
-    assert result.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc"
-    assert not (out / "stale.txt").exists()  # no --resume=True: the folder is recreated
-    log = (out / "train_0.log").read_text()
-    assert log.count("test accuracy ") == 2 and "epoch 2 step: 2 step_time " in log and "resuming" not in log
-    assert float(result.summary["TrainAccuracy"]) == float(log.split("test accuracy ")[-1].split()[0])
-    loss_file = (out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc_loss.txt").read_text().split()
-    assert len(loss_file) == 4 and float(result.summary["ActualLoss"]) == float(loss_file[-1])
-    assert (out / "model" / "model.ckpt.index").is_file() and (out / "acc.png").is_file()
-
-
-def test_performance_launcher_from_the_model_root_then_resume(model_copy, photos):
-    proc = launch(model_copy, "train_performance_1p.sh", photos, "--max_step=2", from_test_dir=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     result = contract.Run(str(model_copy), "train_performance_1p.sh", proc.stdout)
     assert contract.check(result, proc.returncode) == []
-    assert result.summary["CaseName"].endswith("_bs4_1p_perf")
-    out = model_copy / "test" / "output" / "0"
-    # --resume=True keeps the folder and continues after the saved epoch.
+    assert result.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs4_1p_perf"
+    assert not (out / "stale.txt").exists() and "resuming" not in (out / "train_0.log").read_text()
+
     proc = launch(model_copy, "train_full_1p.sh", photos, "--max_epoch=2", "--max_step=1", "--resume=True")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout)
+    summary = out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc.log"  # beside the perf run's summary, kept
+    assert contract.check_summary(result, str(summary)) + contract.check_loss_file(result) + \
+        contract.check_final_block(result) == []
     log = (out / "train_0.log").read_text()
-    assert "after epoch 1" in log and "epoch 2 step: 1 " in log and "epoch 1 step: 2 " in log
+    assert "after epoch 1" in log and "epoch 1 step: 2 " in log and "epoch 2 step: 1 step_time " in log
+    assert float(result.summary["TrainAccuracy"]) == float(log.split("test accuracy ")[-1].split()[0])
+    loss_file = (out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc_loss.txt").read_text().split()
+    assert len(loss_file) == 3 and float(result.summary["ActualLoss"]) == float(loss_file[-1])
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
+    assert (out / "model" / "model.ckpt.index").is_file() and (out / "first_kernel_visualization" / "epoch_2.png").is_file()
 
 
 def test_missing_data_path_and_failures_are_reported(model_copy, tmp_path):
