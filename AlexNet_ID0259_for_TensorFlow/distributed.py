@@ -1,20 +1,24 @@
-"""Several AlexNet processes training as one (data parallel): HCCL on Ascend, TensorFlow's own runtime elsewhere.
+"""Several processes training one tf.compat.v1 graph as one (data parallel): HCCL on Ascend, TensorFlow's own
+collective runtime elsewhere. Vendored: AlexNet and MobileNetV1 hold byte-identical copies of
+ci/canonical/distributed.py (ci/vendored.toml).
 
-`ranks(args)` picks the way for --mul_rank_size / --mul_device_id and the environment:
+`ranks(rank_size, rank_id, on_ascend)` picks the way:
 - one rank: None, the plain single-process run;
-- Ascend (npu_bridge importable): `HcclRanks`, the original's NPUDistributedOptimizer plus HCCL broadcast
-  and all-reduce (the launcher's RANK_TABLE_FILE describes the devices);
+- Ascend (npu_bridge importable): `HcclRanks`, NPUDistributedOptimizer plus HCCL broadcast and all-reduce
+  over the devices of the launcher's RANK_TABLE_FILE;
 - elsewhere: `Cluster`, from TF_CONFIG, the variable tf.distribute reads
       {"cluster": {"worker": ["host0:port", ...]}, "task": {"type": "worker", "index": i}}
   Each worker serves its graph from a tf.distribute.Server (gRPC) and talks to the others only through
-  TensorFlow's collective ops (ring all-reduce and broadcast), each with a timeout, so that a worker whose
-  peer is gone stops with an error (`describe_failure` names the lost worker) instead of waiting forever.
+  collective ops (ring all-reduce, broadcast), each with a timeout, so that a worker whose peer is gone
+  stops with an error (`describe_failure` names the lost worker) instead of waiting forever.
 
-Both offer the three operations the training graph needs (training_graph.py, through alexnet_device.py for
-the first two; AlexNet has no batch norm, so nothing else is per worker):
-    ranks.optimizer(opt)       applies the workers' mean gradient, i.e. the gradient of the global batch
-    ranks.broadcast(variables) worker 0's values everywhere; run after initialisation or worker 0's restore
-    ranks.mean(tensor)         the mean over workers (the epoch's loss, accuracy and held-out counts)
+Both offer what a training script needs:
+    ranks.connect(config)            -> (session config, session target) for this rank
+    ranks.optimizer(opt)             applies the ranks' mean gradient, i.e. the gradient of the global batch
+    ranks.broadcast(variables)       rank 0's values everywhere: run after initialisation or rank 0's restore
+    ranks.mean(tensor)               the mean over ranks (epoch metrics, held-out counts)
+    ranks.average_in_place(vars)     variables each rank updates alone (batch-norm statistics) -> their mean
+    ranks.describe_failure(error)    one line for a collective op that failed
 """
 import hashlib
 import json
@@ -28,42 +32,46 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 GROUP_KEY = 1
 CHIEF = 0
 
-# What a collective op raises when a peer is gone or silent (other errors are this worker's own).
+# What a collective op raises when a peer is gone or silent (other errors are this rank's own).
 PEER_ERRORS = (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError,
                tf.errors.CancelledError)
 
 
 class ClusterError(ValueError):
-    """The ranks cannot form a cluster (TF_CONFIG, flags, a busy port); one line for the user."""
+    """The ranks cannot form a cluster (TF_CONFIG, rank flags, a busy port); one line for the user."""
 
 
-def ranks(args, on_ascend, environ=None, timeout_seconds=300.0):
-    """HcclRanks, Cluster or None (one rank) for args.mul_rank_size / args.mul_device_id."""
+def ranks(rank_size, rank_id, on_ascend, environ=None, timeout_seconds=300.0):
+    """HcclRanks, Cluster or None (one rank). rank_size / rank_id: what the launcher asked for."""
     environ = os.environ if environ is None else environ
     if on_ascend:
-        return HcclRanks(args.mul_rank_size, args.mul_device_id) if args.mul_rank_size > 1 else None
+        return HcclRanks(rank_size, rank_id) if rank_size > 1 else None
     cluster = Cluster.from_environ(environ, timeout_seconds)
     if cluster is None:
-        if args.mul_rank_size > 1:
-            raise ClusterError(f"--mul_rank_size {args.mul_rank_size}: several ranks off Ascend need TF_CONFIG "
-                               "(a tf.distribute cluster); start them with test/train_*_8p.sh")
+        if rank_size > 1:
+            raise ClusterError(f"{rank_size} ranks off Ascend need TF_CONFIG (a tf.distribute cluster); start "
+                               "them with the test/train_*_8p.sh launchers")
         return None
-    if (cluster.size, cluster.index) != (args.mul_rank_size, args.mul_device_id):
-        raise ClusterError(f"--mul_rank_size {args.mul_rank_size} / --mul_device_id {args.mul_device_id} disagree "
-                           f"with TF_CONFIG (worker {cluster.index} of {cluster.size})")
+    if (cluster.size, cluster.index) != (rank_size, rank_id):
+        raise ClusterError(f"rank {rank_id} of {rank_size} disagrees with TF_CONFIG (worker {cluster.index} of "
+                           f"{cluster.size})")
     return cluster
 
 
 class Cluster:
+    """The workers of TF_CONFIG; this process is worker `index`."""
+
     def __init__(self, workers, index, timeout_seconds):
         self.workers = list(workers)
         self.index = index
         self.timeout_seconds = timeout_seconds
+        self.server = None
         self._instance = 0
 
     @classmethod
-    def from_environ(cls, environ, timeout_seconds):
+    def from_environ(cls, environ=None, timeout_seconds=300.0):
         """The cluster of TF_CONFIG, or None when it is unset."""
+        environ = os.environ if environ is None else environ
         text = environ.get("TF_CONFIG", "").strip()
         if not text:
             return None
@@ -90,40 +98,53 @@ class Cluster:
     def is_chief(self):
         return self.index == CHIEF
 
-    def _device(self, index):
-        return f"/job:worker/replica:0/task:{index}"
+    def device(self, index=None):
+        return f"/job:worker/replica:0/task:{self.index if index is None else index}"
 
-    def connect(self, config):
-        """Starts this worker's server; returns (session config, session target). The config keeps this
-        worker's ops on its own devices and names worker 0 as the leader that groups the collective ops."""
+    def rank_environ(self, environ):
+        """environ with RANK_ID/RANK_SIZE of the cluster; values already set there must agree with TF_CONFIG."""
+        for name, value in (("RANK_ID", self.index), ("RANK_SIZE", self.size)):
+            if environ.get(name, str(value)) != str(value):
+                raise ClusterError(f"{name}={environ[name]} disagrees with TF_CONFIG ({name} {value})")
+        return {**environ, "RANK_ID": str(self.index), "RANK_SIZE": str(self.size)}
+
+    def check_port_free(self):
+        """gRPC aborts the whole process on a busy port, so the port is probed first."""
         host, port = self.workers[self.index].rsplit(":", 1)
-        with socket.socket() as probe:  # gRPC would abort the whole process on a busy port
+        with socket.socket() as probe:
             try:
                 probe.bind(("", int(port)))
             except OSError as err:
                 raise ClusterError(f"TF_CONFIG: port {port} of worker {self.index} ({host}:{port}) cannot be "
                                    f"used: {err.strerror}; choose another port") from None
+
+    def session_config(self, config):
+        """A copy of config that keeps this worker's ops on its own devices and names worker 0 as the leader
+        that groups the collective ops."""
         config = tf.compat.v1.ConfigProto.FromString(config.SerializeToString())
         del config.device_filters[:]
-        config.device_filters.append(self._device(self.index))
-        config.experimental.collective_group_leader = self._device(CHIEF)
+        config.device_filters.append(self.device())
+        config.experimental.collective_group_leader = self.device(CHIEF)
         rewrites = config.graph_options.rewrite_options
         if rewrites.auto_mixed_precision_onednn_bfloat16 == RewriterConfig.ON:
             # Behind a server, the remapper's bfloat16 Conv2D+BiasAdd fusion stops the run ("_FusedConv2D:
             # bfloat16 is not in the list of allowed values"); unfused, the bf16 ops run.
             rewrites.remapping = RewriterConfig.OFF
-        server = tf.distribute.Server(tf.train.ClusterSpec({"worker": self.workers}), job_name="worker",
-                                      task_index=self.index, protocol="grpc", config=config, start=True)
-        return config, server.target
+        return config
 
-    def _key(self):
+    def connect(self, config):
+        """Starts this worker's server; returns (session config, session target)."""
+        self.check_port_free()
+        config = self.session_config(config)
+        self.server = tf.distribute.Server(tf.train.ClusterSpec({"worker": self.workers}), job_name="worker",
+                                           task_index=self.index, protocol="grpc", config=config, start=True)
+        return config, self.server.target
+
+    def _common(self):
         """Collective ops pair up across workers by instance key: every worker builds the same graph in the
         same order, so the n-th collective op gets the same key everywhere."""
         self._instance += 1
-        return self._instance
-
-    def _common(self):
-        return dict(group_size=self.size, group_key=GROUP_KEY, instance_key=self._key(),
+        return dict(group_size=self.size, group_key=GROUP_KEY, instance_key=self._instance,
                     timeout_seconds=self.timeout_seconds)
 
     def mean(self, tensor):
@@ -135,6 +156,10 @@ class Cluster:
         flat = self.mean(tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0))
         parts = tf.split(flat, [t.shape.num_elements() for t in tensors])
         return [tf.reshape(p, t.shape) for p, t in zip(parts, tensors)]
+
+    def average_in_place(self, variables):
+        means = self.mean_all([v.read_value() for v in variables])
+        return tf.group(*[v.assign(m) for v, m in zip(variables, means)])
 
     def broadcast(self, variables):
         assigns = []
@@ -149,17 +174,22 @@ class Cluster:
     def optimizer(self, optimizer):
         return AllReduceOptimizer(optimizer, self)
 
-    def describe_failure(self, error):
-        """One line for a collective op that failed: which workers are gone, or that one stopped answering."""
-        first = getattr(error, "message", str(error)).strip().splitlines()[0]
+    def unreachable_workers(self, timeout=3.0):
+        """The other workers whose port refuses a TCP connection (their process is gone)."""
         lost = []
         for index, address in enumerate(self.workers):
             host, port = address.rsplit(":", 1)
             try:
                 if index != self.index:
-                    socket.create_connection((host, int(port)), timeout=3.0).close()
+                    socket.create_connection((host, int(port)), timeout=timeout).close()
             except OSError:
                 lost.append(f"worker {index} ({address})")
+        return lost
+
+    def describe_failure(self, error):
+        """One line for a collective op that failed: which workers are gone, or that one stopped answering."""
+        first = getattr(error, "message", str(error)).strip().splitlines()[0]
+        lost = self.unreachable_workers()
         what = (f"lost {', '.join(lost)}: it no longer accepts connections (process ended?)" if lost else
                 f"the other workers did not answer within {self.timeout_seconds:g} s (one is stuck or too slow)")
         return f"{what}; worker {self.index} stops ({type(error).__name__}: {first})"
@@ -192,7 +222,7 @@ class AllReduceOptimizer(tf.compat.v1.train.Optimizer):
 
 
 class HcclRanks:
-    """The Ascend way (npu_bridge, HCCL over the devices of RANK_TABLE_FILE). Not run in this project's CI."""
+    """The Ascend way (npu_bridge, HCCL over the devices of RANK_TABLE_FILE)."""
 
     def __init__(self, size, index):
         self.size = size
@@ -213,6 +243,9 @@ class HcclRanks:
     def mean(self, tensor):
         from npu_bridge.hccl import hccl_ops
         return hccl_ops.allreduce(tensor, "sum") / self.size
+
+    def average_in_place(self, variables):
+        return tf.group(*[v.assign(self.mean(v.read_value())) for v in variables])
 
     def describe_failure(self, error):
         return f"rank {self.index}: a collective operation failed ({type(error).__name__})"

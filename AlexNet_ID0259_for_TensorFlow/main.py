@@ -114,7 +114,8 @@ def run(args, inputs=None):
     chosen = alexnet_device.precision(args.precision_mode)
     config = alexnet_device.session_config(chosen, alexnet_device.Dumps(
         args.output_path, args.over_dump, args.data_dump_flag, args.data_dump_step, args.profiling))
-    ranks = distributed.ranks(args, chosen.device == "Ascend", timeout_seconds=args.collective_timeout)
+    ranks = distributed.ranks(args.mul_rank_size, args.mul_device_id, chosen.device == "Ascend",
+                              timeout_seconds=args.collective_timeout)
     where, target = chosen.describe(), ""
     if ranks:
         config, target = ranks.connect(config)

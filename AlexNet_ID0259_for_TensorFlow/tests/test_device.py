@@ -3,7 +3,6 @@ npu_bridge modules (injected in sys.modules, recording their calls) so that the 
 import importlib.machinery
 import sys
 import types
-from types import SimpleNamespace
 
 import pytest
 import tensorflow as tf
@@ -118,7 +117,7 @@ def test_ascend_keeps_the_mode_and_configures_the_npu_optimizer(npu):
 
 
 def test_ascend_training_graph_uses_the_npu_dropout_and_hccl(npu):
-    hccl = distributed.ranks(SimpleNamespace(mul_rank_size=2, mul_device_id=1), alexnet_device.is_ascend())
+    hccl = distributed.ranks(2, 1, alexnet_device.is_ascend())
     assert isinstance(hccl, distributed.HcclRanks) and not hccl.is_chief
     net = training_graph.build(array_inputs(), 0.002, "scaled", "unit", seed=1, ranks=hccl)
     names = [name for name, _, _ in npu.calls]
@@ -132,7 +131,7 @@ def test_ascend_training_graph_uses_the_npu_dropout_and_hccl(npu):
 
 
 def test_ascend_single_rank_keeps_the_optimizer(npu):
-    assert distributed.ranks(SimpleNamespace(mul_rank_size=1, mul_device_id=0), True) is None
+    assert distributed.ranks(1, 0, True) is None
     with tf.Graph().as_default():
         optimizer = tf.compat.v1.train.MomentumOptimizer(0.1, 0.9)
         assert alexnet_device.wrap_optimizer(optimizer, None) is optimizer

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,37 +37,6 @@ def free_port():
 
 def tf_config(workers, index):
     return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-
-
-def flags(size, rank):
-    return SimpleNamespace(mul_rank_size=size, mul_device_id=rank)
-
-
-def test_ranks_from_flags_and_tf_config_and_their_errors():
-    workers = ["localhost:1111", "otherhost:2222"]
-    cluster = distributed.ranks(flags(2, 1), False, {"TF_CONFIG": tf_config(workers, 1)})
-    assert (cluster.size, cluster.index, cluster.is_chief) == (2, 1, False)
-    assert distributed.ranks(flags(1, 0), False, {}) is None
-    with pytest.raises(distributed.ClusterError, match="several ranks off Ascend need TF_CONFIG"):
-        distributed.ranks(flags(2, 0), False, {})
-    with pytest.raises(distributed.ClusterError, match="disagree with TF_CONFIG .worker 1 of 2"):
-        distributed.ranks(flags(2, 0), False, {"TF_CONFIG": tf_config(workers, 1)})
-    for text, wording in [("{nope", "expected"), (tf_config(workers, 2), "index 2 is not in 0..1"),
-                          (tf_config(["localhost"], 0), "host:port"),
-                          (json.dumps({"cluster": {"worker": workers, "ps": workers}, "task": {"index": 0}}),
-                           "only a cluster of 'worker' tasks")]:
-        with pytest.raises(distributed.ClusterError, match=wording):
-            distributed.Cluster.from_environ({"TF_CONFIG": text}, 60)
-
-
-def test_port_in_use_is_named():
-    with socket.socket() as busy:
-        busy.bind(("", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        cluster = distributed.Cluster([f"localhost:{port}", "localhost:1"], 0, 60)
-        with pytest.raises(distributed.ClusterError, match=f"port {port} of worker 0 .* cannot be used"):
-            cluster.connect(distributed.tf.compat.v1.ConfigProto())
 
 
 @pytest.mark.slow
