@@ -133,9 +133,10 @@ def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, photos):
         if launcher.poll() is None:
             launcher.kill()
     assert launcher.returncode == 1
-    assert "worker 1 (RANK_ID 1) exited with status 137 (killed by signal 9)" in stdout, stdout[-2000:]
+    assert "[Error] rank 1 failed (killed by signal 9); stopping ranks 0." in stdout, stdout[-2000:]
     assert not os.path.exists(f"/proc/{survivor}")
-    assert "stopped this worker: worker 1" in (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+    assert "[Error] stopped by the launcher: rank 1 failed (killed by signal 9)" in \
+        (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
 
 
 @pytest.mark.slow

@@ -79,7 +79,7 @@ describe_status() {
 stop_workers() {
     local rank pids=() tries
     for rank in "${!worker_pids[@]}"; do
-        printf '%s\n' "$launcher stopped this worker: $2" "[Error] stopped by the launcher: $1" >>"$(rank_log "$rank")"
+        echo "[Error] stopped by the launcher: $1" >>"$(rank_log "$rank")"
         pids+=("${worker_pids[$rank]}")
     done
     [ ${#pids[@]} -gt 0 ] || return 0
@@ -103,7 +103,7 @@ start_workers() {
 }
 
 run_workers() {
-    local n=${#ranks_here[@]} cores i=0 rank status cause event
+    local n=${#ranks_here[@]} cores i=0 rank status cause
     cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
     echo "training $Network ($CaseName): ranks ${ranks_here[*]} of $RANK_SIZE on this host via $worker_device"
     worker_pids=()  # indexed by rank
@@ -122,7 +122,7 @@ run_workers() {
         i=$((i + 1))
     done
     [ "$cores" -ge "$n" ] || echo "[Warning] $launcher: $n ranks on $cores cores: no core binding" >&2
-    trap 'stop_workers "the launcher was interrupted" "the launcher was interrupted"; exit 130' INT TERM
+    trap 'stop_workers "the launcher was interrupted"; exit 130' INT TERM
     # Polls: `wait -n -p` needs bash 5.1, which older Ascend hosts lack.
     while [ ${#worker_pids[@]} -gt 0 ]; do
         sleep 1
@@ -133,12 +133,9 @@ run_workers() {
             unset "worker_pids[$rank]"
             [ $status -ne 0 ] || continue
             cause="rank $rank failed ($(describe_status $status))"
-            event="worker $rank (RANK_ID $rank) exited with status $status"
-            [ $status -le 128 ] || event+=" ($(describe_status $status))"
-            echo "$event"
             echo "[Error] $cause${worker_pids[*]:+; stopping ranks ${!worker_pids[*]}}. The end of $(rank_log "$rank"):"
             log_tail "$(rank_log "$rank")"
-            stop_workers "$cause" "$event"
+            stop_workers "$cause"
             exit 1
         done
     done

@@ -255,11 +255,9 @@ def test_a_failed_worker_stops_the_others_and_the_launcher_names_it(toy, tmp_pat
     errors = [line for line in proc.stdout.splitlines() if line.startswith("[Error]")]
     assert errors == [f"[Error] rank 1 failed (exit status 5); stopping ranks 0 2. The end of "
                       f"{toy}/test/output/1/train_1.log:"]
-    assert "worker 1 (RANK_ID 1) exited with status 5" in proc.stdout
     for rank in (0, 2):
         log = (toy / "test" / "output" / str(rank) / f"train_{rank}.log").read_text()
         assert "[Error] stopped by the launcher: rank 1 failed (exit status 5)" in log
-        assert "stopped this worker: worker 1" in log
     assert "all done" not in proc.stdout
 
 
