@@ -15,16 +15,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_full_launcher_meets_the_contract_and_learns(model_copy, smoke_mnist):
-    # 2 x 100 steps at learning rate 0.003 leave the sigmoid net's plateau (about step 150) on the synthetic digits.
-    proc = run(["bash", "train_full_1p.sh", f"--data_path={smoke_mnist}", "--epochs=2", "--steps=100",
+    # The launcher's default precision on purpose: bfloat16 on CPUs with native bf16, float32 elsewhere. Hence
+    # the loose threshold: 2 x 120 steps at learning rate 0.003 leave the sigmoid net's plateau (about step
+    # 150) and reach about 0.99 on the synthetic digits in float32; 0.5 leaves room for bf16's rounding.
+    proc = run(["bash", "train_full_1p.sh", f"--data_path={smoke_mnist}", "--epochs=2", "--steps=120",
                 "--learning_rate=0.003"], cwd=model_copy / "test")
     result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout + proc.stderr)
     assert contract.check(result, proc.returncode, min_accuracy=0.5, loss_must_fall=True) == []
     assert result.summary["CaseName"] == "LeNet_ID0127_for_TensorFlow_bs64_1p_acc"
-    assert len(result.losses) == 200
+    assert len(result.losses) == 240
     out = model_copy / "test" / "output" / "0"
     assert (out / "ckpt_npu" / "graph.pbtxt").is_file()
-    assert tf.train.latest_checkpoint(str(out / "ckpt_npu")).endswith("model.ckpt-200")
+    assert tf.train.latest_checkpoint(str(out / "ckpt_npu")).endswith("model.ckpt-240")
     assert list((out / "logs").glob("events.out.tfevents.*"))
 
 
