@@ -67,10 +67,10 @@ def parse_tolerant(parser, argv):
 def run(main, argv=None):
     """Runs main(argv) (default: the command line) and exits; a ReportedError becomes '[Error] <message>'
     on stderr and exit status 1."""
-    import tensorflow as tf
-
-    # TF1-API deprecation notices would bury the training log; errors still show.
-    tf.get_logger().setLevel("ERROR")
+    # TF1-API deprecation notices would bury the training log; errors still show. Scripts that do not use
+    # TensorFlow (LeNet_preprocess.py) do not pay for importing it.
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     try:
         sys.exit(main(sys.argv[1:] if argv is None else argv) or 0)
     except ReportedError as err:
