@@ -42,7 +42,7 @@ def trained(small_splits, tmp_path_factory):
 def test_training_learns_and_prints_what_the_launchers_read(trained):
     out, outcome, log = trained
     lines = log.splitlines()
-    assert lines[0] == "device: CPU, precision: float32 (must_keep_origin_dtype)"
+    assert re.fullmatch(r"device: (CPU|GPU), precision: float32 \(must_keep_origin_dtype\)", lines[0])
     steps = [(int(m[1]), int(m[2])) for m in map(STEP_LINE.match, lines) if m]
     assert steps == [(epoch, s) for epoch in (1, 2) for s in range(1, 121)]
     assert len(outcome.losses) == 240 and np.mean(outcome.losses[-20:]) < 0.5 * np.mean(outcome.losses[:20])
