@@ -7,6 +7,7 @@ made over photo keys, so no photo has crops on both sides.
 import concurrent.futures
 import os
 import re
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +27,15 @@ PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
 PCA_SIGMA = 0.1
 # Rough decoded size of one photo after resizing (shorter side 256, aspect about 4:3), for the cache budget.
 BYTES_PER_PHOTO = RESIZE_SHORTER * RESIZE_SHORTER * 4 // 3 * 3
+
+
+class Inputs(NamedTuple):
+    """What one worker trains and evaluates on: its image counts and a function that builds its (training,
+    held-out) datasets of (BGR float32 227x227x3 image, int32 label) batches, called inside the training graph.
+    Tests build one from arrays in memory."""
+    train_images: int
+    held_out_images: int
+    datasets: Callable[[], tuple]
 
 
 class DataError(Exception):
@@ -176,6 +186,14 @@ def eval_dataset(entries, batch_size, crops, cache):
         ds = ds.cache()
     ds = ds.map(lambda image, label: (_to_network(image), label), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def inputs(train_entries, val_entries, batch_size, crops, cache, seed=0, shards=1, shard=0):
+    """Inputs of worker `shard` of `shards`: every shards-th training and held-out photo from the shard-th."""
+    held_out = val_entries[shard::shards]
+    return Inputs(len(train_entries[shard::shards]), len(held_out),
+                  lambda: (train_dataset(train_entries, batch_size, crops, cache, seed, shards, shard),
+                           eval_dataset(held_out, batch_size, crops, cache)))
 
 
 def fits_cache(photo_count, cache_mb):

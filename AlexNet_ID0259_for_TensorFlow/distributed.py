@@ -10,7 +10,8 @@
   TensorFlow's collective ops (ring all-reduce and broadcast), each with a timeout, so that a worker whose
   peer is gone stops with an error (`describe_failure` names the lost worker) instead of waiting forever.
 
-Both offer the three operations train.py needs (AlexNet has no batch norm, so nothing else is per worker):
+Both offer the three operations the training graph needs (training_graph.py, through alexnet_device.py for
+the first two; AlexNet has no batch norm, so nothing else is per worker):
     ranks.optimizer(opt)       applies the workers' mean gradient, i.e. the gradient of the global batch
     ranks.broadcast(variables) worker 0's values everywhere; run after initialisation or worker 0's restore
     ranks.mean(tensor)         the mean over workers (the epoch's loss, accuracy and held-out counts)

@@ -38,3 +38,13 @@ def magnet_loss(features, labels, margin=1.0, eps=1e-4):
     own = tf.reduce_sum(onehot * expo, axis=1)
     others = tf.reduce_sum((1.0 - onehot) * expo, axis=1)
     return tf.reduce_mean(tf.maximum(0.0, -tf.math.log(eps + own / (eps + others))))
+
+
+# --loss_mode names -> loss of (features, logits, labels). Training logs every loss and minimises one;
+# evaluation compares features with the distance that loss trains for.
+LOSSES = {
+    "cosine-softmax": lambda features, logits, labels: cosine_softmax_loss(logits, labels),
+    "magnet": lambda features, logits, labels: magnet_loss(features, labels),
+    "triplet": lambda features, logits, labels: triplet_loss(features, labels),
+}
+DISTANCES = {"cosine-softmax": "cosine", "magnet": "sqeuclidean", "triplet": "sqeuclidean"}

@@ -11,6 +11,7 @@ from datasets import market1501
 
 NAME = "market1501"
 NUM_GALLERIES = 10
+EXPORT_DIR_FLAG = "sdk_dir"
 
 
 def add_flags(parser):
@@ -20,20 +21,20 @@ def add_flags(parser):
                         help="export mode: where feat_test.mat and feat_query.mat are written")
 
 
-def read_train(args):
-    return market1501.read_train(args.dataset_dir)
+def read_train(dataset_dir):
+    return market1501.read_train(dataset_dir)
 
 
-def export(args, encoder):
-    for subset, target in (("bounding_box_test", "feat_test.mat"), ("query", "feat_query.mat")):
-        paths, _, _ = market1501.read_subset(args.dataset_dir, subset)
-        train_app.save_features(os.path.join(args.sdk_dir, target), encoder(paths))
+def feature_files(dataset_dir, sdk_dir):
+    """export mode: all of bounding_box_test/ and query/, sorted by name, as the MATLAB kit reads them."""
+    return [(market1501.read_subset(dataset_dir, subset)[0], os.path.join(sdk_dir, target))
+            for subset, target in (("bounding_box_test", "feat_test.mat"), ("query", "feat_query.mat"))]
 
 
-def evaluate_test(args, encoder, distance):
+def evaluate_test(dataset_dir, encoder, distance):
     """Official single-query protocol: gallery bounding_box_test (-1 junk, 0000 negatives), queries query/."""
-    g_paths, g_ids, g_cams = market1501.read_subset(args.dataset_dir, "bounding_box_test")
-    q_paths, q_ids, q_cams = market1501.read_subset(args.dataset_dir, "query")
+    g_paths, g_ids, g_cams = market1501.read_subset(dataset_dir, "bounding_box_test")
+    q_paths, q_ids, q_cams = market1501.read_subset(dataset_dir, "query")
     dist = distance(encoder(q_paths), encoder(g_paths))
     return metrics.evaluate_protocol(dist, q_ids, q_cams, g_ids, g_cams)
 

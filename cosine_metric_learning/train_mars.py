@@ -13,6 +13,7 @@ from datasets import mars
 
 NAME = "mars"
 NUM_GALLERIES = 20
+EXPORT_DIR_FLAG = "dataset_dir"  # the MARS kit reads feat_test.mat from the dataset folder
 
 
 def add_flags(parser):
@@ -20,20 +21,20 @@ def add_flags(parser):
                         help="folder with bbox_train/, bbox_test/ and info/")
 
 
-def read_train(args):
-    return mars.read_train(args.dataset_dir)
+def read_train(dataset_dir):
+    return mars.read_train(dataset_dir)
 
 
-def export(args, encoder):
-    paths, _, _, _ = mars.read_names(args.dataset_dir, "test")
-    train_app.save_features(os.path.join(args.dataset_dir, "feat_test.mat"), encoder(paths))
+def feature_files(dataset_dir, export_dir):
+    """export mode: every test image in the order of info/test_name.txt."""
+    return [(mars.read_names(dataset_dir, "test")[0], os.path.join(export_dir, "feat_test.mat"))]
 
 
-def evaluate_test(args, encoder, distance):
+def evaluate_test(dataset_dir, encoder, distance):
     """Official MARS protocol on tracklets: mean feature per track, L2 re-normalised; queries from
     query_IDX; gallery = all test tracks (junk: label -1 and same id on the same camera)."""
-    paths, _, _, _ = mars.read_names(args.dataset_dir, "test")
-    tracks, query = mars.read_test_tracks(args.dataset_dir, len(paths))
+    paths, _, _, _ = mars.read_names(dataset_dir, "test")
+    tracks, query = mars.read_test_tracks(dataset_dir, len(paths))
     features = encoder(paths)
     pooled = np.stack([features[start:end + 1].mean(0) for start, end in tracks[:, :2]])
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)

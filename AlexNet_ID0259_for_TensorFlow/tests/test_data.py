@@ -125,3 +125,14 @@ def test_real_photo_crops_stay_with_their_photo(tmp_path):
     for key in {e[2] for e in entries}:
         sides = {e[2] == key and e in val for e in entries if e[2] == key}
         assert len(sides) == 1 and sum(e[2] == key for e in train + val) == 10
+
+
+def test_inputs_of_one_worker_are_its_shards(photos):
+    entries, crops = data_loader.list_photos(photos, log=lambda line: None)
+    train, val = data_loader.split(entries, 8)
+    inputs = data_loader.inputs(train, val, 4, crops, cache=False, shards=2, shard=1)
+    assert (inputs.train_images, inputs.held_out_images) == (20, 4)
+    train_ds, held_out_ds = inputs.datasets()
+    held_out_labels = np.concatenate([labels.numpy() for _, labels in held_out_ds.take(1)])
+    assert list(held_out_labels) == [e[1] for e in val[1::2]]  # the second worker's held-out photos, in order
+    assert next(iter(train_ds))[0].shape == (4, 227, 227, 3)

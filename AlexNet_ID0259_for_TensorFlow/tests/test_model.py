@@ -73,7 +73,7 @@ def test_banded_lrn_equals_tensorflows_lrn_per_tower_with_gradients():
     assert not np.allclose(model.lrn(x).numpy(), ours.numpy())
 
 
-@pytest.mark.parametrize("init", ["original", "scaled"])
+@pytest.mark.parametrize("init", model.INITS)
 def test_initial_weights(init):
     g = tf.Graph()
     with g.as_default():

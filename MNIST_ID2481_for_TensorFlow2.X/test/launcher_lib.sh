@@ -1,108 +1,67 @@
-# Body shared by the MNIST TF2 launchers (sourced). The launcher sets `suffix` (CaseName ending),
-# `eval_static` (True|False) and, for several ranks, `multi_rank=True` first (ranks.sh then starts them).
-# Contract: shared/docs/launcher_contract.md.
+# MNIST TF2's part of its launchers (sourced): the flags, the mnist_main.py command line and the metrics.
+# The launcher sets suffix (CaseName ending), eval_static (True|False), multi_rank=True for several ranks
+# (workers.sh starts them) and any flag default before sourcing. The shared steps are in
+# launcher_common.sh and workers.sh (vendored copies; see their headers).
 
-test_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-model_dir=$(dirname "$test_dir")
-Network=$(basename "$model_dir")
-me=$(basename "$0")
+source "$(dirname "${BASH_SOURCE[0]}")/launcher_common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
+step_lines='^step:'
 
-data_path=""
-batch_size=1024
-train_epochs=10
-resume=False
-worker_hosts=""
-task_index=""
-extra=()  # mnist_main.py flags passed through unchanged
-passthrough="learning_rate momentum seed epochs_between_evals precision_mode over_dump data_dump_flag \
-data_dump_step profiling use_mixlist mixlist_file fusion_off_flag fusion_off_file collective_timeout"
+flag data_path "" text "folder with mnist/3.0.1 (TFDS-prepared)"
+flag batch_size 1024 int "images per step (per rank)"
+flag train_epochs 10 int "epochs"
+# Passed to mnist_main.py only when given (here or on the command line): its own defaults apply otherwise.
+passthrough=()
+pass_flag() { flag "$1" "" "$2" "$3"; passthrough+=("$1"); }
+pass_flag learning_rate number "SGD learning rate"
+pass_flag momentum number "SGD momentum"
+pass_flag seed count "random seed"
+pass_flag epochs_between_evals int "epochs between evaluations"
+pass_flag precision_mode "$PRECISION_MODES" "see the model README"
+pass_flag over_dump bool "Ascend overflow dump"
+pass_flag data_dump_flag bool "Ascend data dump"
+pass_flag data_dump_step text "Ascend data dump steps"
+pass_flag profiling bool "Ascend profiling"
+pass_flag use_mixlist bool "Ascend operator mix list"
+pass_flag mixlist_file text "Ascend operator mix list file"
+pass_flag fusion_off_flag bool "Ascend fusion switch"
+pass_flag fusion_off_file text "Ascend fusion switch file"
+pass_flag collective_timeout int "seconds a rank waits for the others before it stops"
+flag autotune "" text "accepted and ignored"
+[ "$multi_rank" != True ] || worker_flags
+parse_flags "$@"
+check_flags
 
-usage() {
-    echo "usage: bash $me --data_path=<folder with mnist/3.0.1> [--name=value ...]"
-    echo "  --batch_size=N (default $batch_size)  --train_epochs=N (default $train_epochs)"
-    echo "  --resume=True: keep test/output/ and continue from the last epoch checkpoint there"
-    echo "  passed to mnist_main.py: $passthrough"
-    echo "  --autotune accepted and ignored; see the README for every flag"
-    if [ "$multi_rank" = True ]; then
-        echo "  RANK_SIZE=N workers on this host (default 8), one core range each; RANK_TABLE_FILE (Ascend)"
-        echo "  several hosts (off Ascend): --worker_hosts=host1:port,host2:port,... --task_index=I on host I"
-    fi
-}
-
-for arg in "$@"; do
-    name=${arg%%=*}; name=${name#--}; value=${arg#*=}
-    case "$arg" in
-        -h|--help) usage; exit 0 ;;
-        --data_path=*) data_path=$value ;;
-        --batch_size=*) batch_size=$value ;;
-        --train_epochs=*) train_epochs=$value ;;
-        --resume=*) resume=$value ;;
-        --autotune=*) ;;
-        --worker_hosts=*|--task_index=*)
-            if [ "$multi_rank" = True ]; then printf -v "$name" '%s' "$value"
-            else echo "[Warning] $me: $arg is for the multi-rank launcher; ignored" >&2; fi ;;
-        --*=*)
-            if [[ " $passthrough " == *" $name "* ]]; then extra+=("$arg")
-            else echo "[Warning] $me: unknown argument $arg ignored" >&2; fi ;;
-        *) echo "[Warning] $me: unknown argument $arg ignored" >&2 ;;
-    esac
-done
-if [ -z "$data_path" ]; then
-    echo '[Error] para "data_path" must be config'
-    exit 1
-fi
-[[ "$data_path" == /* ]] || data_path="$PWD/$data_path"
-
-export JOB_ID=${JOB_ID:-10087} ASCEND_GLOBAL_LOG_LEVEL=${ASCEND_GLOBAL_LOG_LEVEL:-3}
 main_args=(--data_dir="$data_path" --train_epochs="$train_epochs" --batch_size="$batch_size"
-    --eval_static="$eval_static" --download=False "${extra[@]}")
+    --eval_static="$eval_static" --download=False)
+for name in "${passthrough[@]}"; do
+    [ -z "${!name}" ] || main_args+=("--$name=${!name}")
+done
 
-# Prints the end of a failed training log (without the per-step lines).
-log_tail() { grep -v '^step:' "$1" | tail -n 5; }
-
-start=$(date +%s)
 if [ "$multi_rank" = True ]; then
-    source "$test_dir/ranks.sh"  # sets out, log (the last rank on this host) and fps_factor, or exits
+    # Rank 0 writes the checkpoints and the SavedModel to output/0/ckpt.
+    worker_command() {
+        cd "$model_dir" && exec python3 mnist_main.py --model_dir="$test_dir/output/0/ckpt" \
+            --mul_rank_size="$RANK_SIZE" --mul_device_id="$1" "${main_args[@]}" >>"$(rank_log "$1")" 2>&1
+    }
+    start_workers npu_device "$batch_size"
+    # Every rank logs its own images/sec; the ranks run in step, so the global rate is that times the ranks.
+    fps_factor=$RANK_SIZE
 else
-    export RANK_SIZE=${RANK_SIZE:-1} RANK_ID=${RANK_ID:-0} ASCEND_DEVICE_ID=${ASCEND_DEVICE_ID:-0}
-    CaseName=${Network}_bs${batch_size}_${RANK_SIZE}p_${suffix}
-    out=$test_dir/output/$ASCEND_DEVICE_ID
-    log=$out/train_$ASCEND_DEVICE_ID.log
-    fps_factor=1
-    [ "$resume" = True ] || rm -rf "$out"
+    start_single "$batch_size"
     mkdir -p "$out/ckpt"
-    echo "training $Network ($CaseName); log: $log"
-    (cd "$model_dir" && python3 mnist_main.py --model_dir="$out/ckpt" "${main_args[@]}") >>"$log" 2>&1
-    rc=$?
-    if [ $rc -ne 0 ]; then
-        echo "[Error] mnist_main.py failed with exit status $rc; the end of $log:"
-        log_tail "$log"
-        exit $rc
-    fi
+    run_python mnist_main.py "$log" --model_dir="$out/ckpt" "${main_args[@]}"
+    fps_factor=1
 fi
-end=$(date +%s)
 
 # The markers mnist_main.py prints (common.StepLogger and the Keras evaluate line).
 last() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }
-grep '^step:' "$log" | awk '{print $3}' >"$out/train_${CaseName}_loss.txt"
+loss_file=$out/train_${CaseName}_loss.txt
+grep '^step:' "$log" | awk '{print $3}' >"$loss_file"
 TrainingTime=$(last '^ms/step: ')
 ActualFPS=$(last '^imgs/s: ')
-# Every rank logs its own images/sec; the ranks run in step, so the global rate is that times the ranks.
 [ -z "$ActualFPS" ] || ActualFPS=$(awk -v f="$ActualFPS" -v n="$fps_factor" 'BEGIN {printf "%.2f", f * n}')
-TrainAccuracy=$(last ' - sparse_categorical_accuracy: ')
 TrainDuration=$(last '^Final Training Duration sec : ')
-ActualLoss=$(tail -n 1 "$out/train_${CaseName}_loss.txt")
-for key in TrainingTime ActualFPS TrainAccuracy TrainDuration ActualLoss; do
-    [ -n "${!key}" ] || { echo "[Error] $me: no value for $key in $log"; exit 1; }
-done
-E2ETrainingTime=$((end - start))
-printf '%s\n' "Network = $Network" "RankSize = $RANK_SIZE" "BatchSize = $batch_size" \
-    "DeviceType = $(uname -m)" "CaseName = $CaseName" "ActualFPS = $ActualFPS" "TrainingTime = $TrainingTime" \
-    "TrainAccuracy = $TrainAccuracy" "ActualLoss = $ActualLoss" "E2ETrainingTime = $E2ETrainingTime" \
-    >"$out/$CaseName.log"
-
+[ -n "$TrainDuration" ] || { echo "[Error] $launcher: no value for TrainDuration in $log"; exit 1; }
 echo "Final Training Duration sec : $TrainDuration"
-echo "------------------ Final result ------------------"
-echo "Final Performance images/sec : $ActualFPS"
-echo "Final Train Accuracy : $TrainAccuracy"
-echo "E2E Training Duration sec : $E2ETrainingTime"
+finish_run TrainAccuracy "$(last ' - sparse_categorical_accuracy: ')" "$loss_file"

@@ -1,6 +1,10 @@
 #!/bin/bash
 # Throughput with static batch shapes (--eval_static=True, drop_remainder): steady-state images/sec.
 # Usage: bash train_performance_1p_static_eval.sh --data_path=/dataset   (-h for options)
+# As in the original, the values below are the defaults: edit them here, or override any with --name=value.
+data_path=""
+batch_size=1024
+train_epochs=10
 suffix=static_eval_perf
 eval_static=True
 source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

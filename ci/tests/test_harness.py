@@ -2,6 +2,7 @@
 import glob
 import os
 import tomllib
+import xml.etree.ElementTree as ET
 
 from ci import smoke
 from ci.tests.conftest import REPO
@@ -9,7 +10,8 @@ from ci.tests.conftest import REPO
 GOOD = r'''#!/bin/bash
 for a in "$@"; do case $a in --data_path=*) d=${a#*=};; --steps=*) s=${a#*=};; esac; done
 test -f "$d/data.txt" || { echo "[Error] no data"; exit 1; }
-out=$(dirname "$0")/output/0; rm -rf $out; mkdir -p $out; echo log > $out/train_0.log
+out=$(dirname "$0")/output/0; rm -rf $out; mkdir -p $out
+printf '2026-01-01 00:00:00.000001: I tensorflow/core/banner\ndevice: CPU, precision: bfloat16 mixed (why)\nstep 1\n' > $out/train_0.log
 c=Toy_bs4_1p_SUFFIX; printf '2.0\n1.0\n0.5\n' > $out/train_${c}_loss.txt
 printf 'Network = Toy\nRankSize = 1\nBatchSize = 4\nDeviceType = %s\nCaseName = %s\nActualFPS = %s\nTrainingTime = 10\nACC = 0.9\nActualLoss = 0.5\nE2ETrainingTime = 1\n' "$(uname -m)" $c $s > $out/$c.log
 echo "------------------ Final result ------------------"
@@ -43,6 +45,7 @@ def fake_generator(out_dir, seed=0):
 
 def run_harness(tmp_path, monkeypatch, capsys, *extra):
     monkeypatch.setitem(smoke.GENERATORS, "toy", fake_generator)
+    monkeypatch.setattr(smoke.device, "detect", lambda: "CPU")  # the toy launchers need no TensorFlow
     code = smoke.main(["--root", str(tmp_path / "root"), "--config", str(tmp_path / "smoke.toml"),
                        "--work_dir", str(tmp_path / "work"), *extra])
     return code, capsys.readouterr().out
@@ -57,8 +60,40 @@ def test_rows_pass_and_fail_per_launcher(tmp_path, monkeypatch, capsys):
     assert rows["train_full_1p.sh"].rstrip().endswith("PASS")
     assert "| 5 " in rows["train_full_1p.sh"]  # the model's args reached the launcher
     assert "FAIL: Accuracy 0.9 below 0.95" in rows["train_performance_1p.sh"]
+    assert "(log: " in rows["train_performance_1p.sh"] and "train_performance_1p.sh/output/0/train_0.log" in out
+    assert "| bfloat16 mixed |" in rows["train_full_1p.sh"] and "| 0.5000 |" in rows["train_full_1p.sh"]
+    assert "      step 1" in out and "tensorflow/core/banner" not in out  # the failure's tail, banner filtered
     assert "smoke: 1 passed, 1 failed" in out
     assert os.path.isfile(tmp_path / "work" / "datasets" / "toy" / ".complete")
+    runs = tmp_path / "work" / "runs" / "Toy"
+    for launcher in rows:  # each launcher's output kept, the second did not overwrite the first's
+        assert (runs / launcher / "output" / "0" / "train_0.log").is_file()
+    assert (runs / "train_full_1p.sh" / "output" / "0" / "Toy_bs4_1p_acc.log").is_file()
+    suite = ET.parse(tmp_path / "work" / "smoke-junit.xml").getroot()
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert sorted(cases) == sorted(rows) and suite.get("failures") == "1"
+    assert cases["train_full_1p.sh"].find("failure") is None
+    failure = cases["train_performance_1p.sh"].find("failure")
+    assert "below 0.95" in failure.get("message") and "step 1" in failure.text
+
+
+def test_a_users_own_output_folder_is_put_back(tmp_path, monkeypatch, capsys):
+    root = make_tree(tmp_path)
+    mine = root / "Toy" / "test" / "output" / "0" / "ckpt"
+    mine.mkdir(parents=True)
+    (mine / "model.ckpt-100.index").write_text("weights")
+    run_harness(tmp_path, monkeypatch, capsys)
+    assert (mine / "model.ckpt-100.index").read_text() == "weights"
+    assert not (root / "Toy" / "test" / "output.before-smoke").exists()
+
+
+def test_a_launcher_that_hangs_is_reported_with_what_it_printed(tmp_path, monkeypatch, capsys):
+    root = make_tree(tmp_path)
+    (root / "Toy" / "test" / "train_full_1p.sh").write_text("echo started training; sleep 30\n")
+    (tmp_path / "smoke.toml").write_text(CONFIG.replace('args = ["--steps=5"]', 'args = ["--steps=5"]\ntimeout = 1'))
+    code, out = run_harness(tmp_path, monkeypatch, capsys, "--only", "full")
+    assert code == 1
+    assert "timed out after 1 s" in out and "      started training" in out
 
 
 def test_new_launcher_and_unconfigured_model_are_picked_up(tmp_path, monkeypatch, capsys):

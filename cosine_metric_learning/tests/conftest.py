@@ -1,4 +1,11 @@
-"""Fixtures: synthetic Market-1501 / MARS folders, an isolated model copy for launchers, a CLI runner."""
+"""Fixtures: synthetic Market-1501 / MARS folders, a short in-process training run, an isolated model copy
+for launchers, runners for the entry points in-process and as subprocesses.
+
+Tiers: `slow` marks tests that run a launcher or an entry script as a subprocess, or train for accuracy;
+the rest call train_app.main in-process on small synthetic data (`bash ci/test.sh --quick`).
+"""
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -12,6 +19,30 @@ sys.path.insert(0, MODEL_DIR)
 from synthetic import market1501 as market_writer  # noqa: E402
 from synthetic import mars as mars_writer  # noqa: E402
 
+import train_app  # noqa: E402
+import train_market1501  # noqa: E402
+
+# Short runs: batch 16 (4 identities x 4 images), Adam 1e-2 so that a few steps move the 1e-3 initial
+# weights far enough for unit-length features, float32 whatever the CPU so that runs compare.
+SHORT_ARGS = ["--batch_size=16", "--learning_rate=0.01", "--seed=1", "--precision_mode=must_keep_origin_dtype"]
+SHORT_STEPS = 4
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs a launcher or an entry script as a subprocess, or trains "
+                                       "for accuracy (deselect with -m 'not slow')")
+
+
+def call(adapter, *argv):
+    """train_app.main in-process, as the scripts call it; returns (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = train_app.main(adapter, [str(a) for a in argv])
+        except SystemExit as exit_:
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
 
 @pytest.fixture(scope="session")
 def small_market(tmp_path_factory):
@@ -22,6 +53,16 @@ def small_market(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_mars(tmp_path_factory):
     return mars_writer.generate(str(tmp_path_factory.mktemp("mars")))
+
+
+@pytest.fixture(scope="session")
+def short_run(small_market, tmp_path_factory):
+    """(log_dir, stdout) of a SHORT_STEPS-step in-process training run on small_market, run id 'short'."""
+    log_dir = tmp_path_factory.mktemp("short")
+    status, out, err = call(train_market1501, f"--dataset_dir={small_market}", f"--log_dir={log_dir}",
+                            "--run_id=short", f"--number_of_steps={SHORT_STEPS}", "--log_every=2", *SHORT_ARGS)
+    assert status == 0, err
+    return log_dir, out
 
 
 @pytest.fixture
@@ -47,28 +88,3 @@ def value(stdout, prefix):
     lines = [line for line in stdout.splitlines() if line.startswith(prefix)]
     assert lines, f"no line starting with {prefix!r} in:\n{stdout[-3000:]}"
     return float(lines[-1].rsplit(":", 1)[1])
-
-
-# Acceptance run: 100 identities x 6 cameras (90 after the validation split, 10 held out), 500 steps of
-# batch 16 (4 identities x 4 images) at Adam 1e-2 in float32: ~2.5 minutes on a quiet 2-core CPU, ~3.5 on
-# a loaded one. The original's 1e-3 would need thousands of steps: the learned scale kappa = softplus(s)
-# starts at 0.69 and Adam moves s by at most ~learning_rate per step (README, "Learning speed").
-ACCEPT_STEPS = 500
-ACCEPT_ARGS = ["--batch_size=16", "--learning_rate=0.01", "--seed=1", "--log_every=50",
-               "--precision_mode=must_keep_origin_dtype"]
-
-
-@pytest.fixture(scope="session")
-def market100(tmp_path_factory):
-    return market_writer.generate(str(tmp_path_factory.mktemp("market100")), train_ids=100, test_ids=12,
-                                  per_camera=1)
-
-
-@pytest.fixture(scope="session")
-def trained_market(market100, tmp_path_factory):
-    """(log_dir, stdout) of a cosine-softmax training run of ACCEPT_STEPS steps, run id 'accept'."""
-    log_dir = tmp_path_factory.mktemp("logdir")
-    proc = run_script("train_market1501.py", f"--dataset_dir={market100}", f"--log_dir={log_dir}",
-                      "--run_id=accept", f"--number_of_steps={ACCEPT_STEPS}", *ACCEPT_ARGS)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return log_dir, proc.stdout

@@ -7,22 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train_app
 import train_market1501
 import train_mars
-from conftest import MODEL_DIR, run, run_script
+from conftest import MODEL_DIR, call, run, run_script
 
 
-def call(adapter, capsys, *argv):
-    """train_app.main in-process (the scripts' entry point); returns (status, stderr)."""
-    try:
-        status = train_app.main(adapter, list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    return status, capsys.readouterr().err
-
-
-def one_error_line(status, err, *fragments):
+def one_error_line(status, out, err, *fragments):
     lines = [line for line in err.splitlines() if line.strip()]
     assert status != 0 and len(lines) == 1 and lines[0].startswith("[Error] "), err
     for fragment in fragments:
@@ -36,6 +26,7 @@ def market_copy(small_market, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_launcher_without_data_path(tmp_path):
     proc = run(["bash", os.path.join(MODEL_DIR, "test", "train_performance_1p.sh")], cwd=tmp_path)
     assert proc.returncode == 1
@@ -47,6 +38,7 @@ def test_launcher_without_data_path(tmp_path):
 NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} \d\d:\d\d:)")
 
 
+@pytest.mark.slow
 def test_cli_bad_layout_is_one_line_without_traceback(tmp_path):
     proc = run_script("train_market1501.py", f"--dataset_dir={tmp_path}", "--number_of_steps=1")
     assert proc.returncode == 1
@@ -55,70 +47,70 @@ def test_cli_bad_layout_is_one_line_without_traceback(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_malformed_file_name(market_copy, capsys):
+def test_malformed_file_name(market_copy):
     folder = market_copy / "bounding_box_train"
     first = sorted(os.listdir(folder))[0]
     os.rename(folder / first, folder / "person_0002.jpg")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={market_copy}"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={market_copy}"),
                    "person_0002.jpg", "PPPP_cXsY_FFFFFF_BB.jpg")
 
 
-def test_wrong_image_size(market_copy, capsys):
+def test_wrong_image_size(market_copy):
     folder = market_copy / "bounding_box_train"
     name = sorted(os.listdir(folder))[5]
     Image.new("RGB", (100, 100)).save(folder / name)
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={market_copy}"), name, "100x100", "64x128")
+    one_error_line(*call(train_market1501, f"--dataset_dir={market_copy}"), name, "100x100", "64x128")
 
 
-def test_batch_size_not_divisible_by_four(small_market, capsys):
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--batch_size=30"),
+def test_batch_size_not_divisible_by_four(small_market):
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--batch_size=30"),
                    "--batch_size", "divisible by 4")
 
 
-def test_fewer_than_32_identities(market_copy, capsys):
+def test_fewer_than_32_identities(market_copy):
     folder = market_copy / "bounding_box_train"
     for name in os.listdir(folder):
         if int(name.split("_")[0]) > 60:
             os.remove(folder / name)
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={market_copy}", "--batch_size=16"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={market_copy}", "--batch_size=16"),
                    "27 training identities", "at least 32")
 
 
-def test_batch_needs_as_many_identities(small_market, capsys):
+def test_batch_needs_as_many_identities(small_market):
     # 54 training identities cannot fill 64 distinct identities per step.
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--batch_size=256"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--batch_size=256"),
                    "at least 64")
 
 
-def test_bad_flag_values(small_market, capsys):
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--loss_mode=softmax"),
+def test_bad_flag_values(small_market):
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--loss_mode=softmax"),
                    "--loss_mode")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--batch_size=-4"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--batch_size=-4"),
                    "--batch_size", "positive integer")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--precision_mode=fp8"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--precision_mode=fp8"),
                    "--precision_mode")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--over_dump=yes"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--over_dump=yes"),
                    "--over_dump", "expected True or False")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--mode=freeze"),
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--mode=freeze"),
                    "--restore_path: required")
-    one_error_line(*call(train_market1501, capsys, f"--dataset_dir={small_market}", "--mode=export",
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--mode=export",
                          f"--restore_path={small_market}"), "--restore_path: no checkpoint")
 
 
-def test_mars_layout_and_names(small_mars, tmp_path, capsys):
+def test_mars_layout_and_names(small_mars, tmp_path):
     target = tmp_path / "mars"
     shutil.copytree(small_mars, target)
     listing = target / "info" / "train_name.txt"
     names = listing.read_text().splitlines()
     listing.write_text("\n".join(["0002_C1_T1.jpg"] + names[1:]) + "\n")
-    one_error_line(*call(train_mars, capsys, f"--dataset_dir={target}"), "train_name.txt", "0002_C1_T1.jpg")
+    one_error_line(*call(train_mars, f"--dataset_dir={target}"), "train_name.txt", "0002_C1_T1.jpg")
     shutil.rmtree(target / "info")
-    one_error_line(*call(train_mars, capsys, f"--dataset_dir={target}"), "info: missing folder")
+    one_error_line(*call(train_mars, f"--dataset_dir={target}"), "info: missing folder")
 
 
-def test_mars_wrong_image_size(small_mars, tmp_path, capsys):
+def test_mars_wrong_image_size(small_mars, tmp_path):
     target = tmp_path / "mars"
     shutil.copytree(small_mars, target)
     first = (target / "info" / "train_name.txt").read_text().split()[0]
     Image.fromarray(np.zeros((128, 64, 3), np.uint8)).save(target / "bbox_train" / first[:4] / first)
-    one_error_line(*call(train_mars, capsys, f"--dataset_dir={target}"), first, "expected 128x256")
+    one_error_line(*call(train_mars, f"--dataset_dir={target}"), first, "expected 128x256")

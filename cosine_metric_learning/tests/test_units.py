@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import checkpoints
+import cli
+import input_pipeline
 import losses
 import metrics
+import reporting
 import train_app
+import train_market1501
 from datasets.util import create_validation_split
 from nets.deep_sort import network_definition as net_def
 
@@ -138,7 +143,7 @@ def test_identity_batches_draw_distinct_identities_four_images_each():
     labels[:5] = 99  # identity 99 has only two images below
     labels = labels[3:]
     paths = [f"img{i}" for i in range(len(labels))]
-    stream = train_app.identity_batches(paths, labels, 128, np.random.RandomState(0))
+    stream = input_pipeline.identity_batches(paths, labels, 128, np.random.RandomState(0))
     for _ in range(3):
         batch = [next(stream) for _ in range(128)]
         ids = [label for _, label in batch]
@@ -156,14 +161,12 @@ def test_validation_split_holds_out_ten_percent_of_identities():
 
 
 def test_training_batches_repeat_with_the_same_seed(small_market):
-    from datasets import market1501
-
-    paths, labels, _ = market1501.read_train(small_market)
+    data = train_app.read_training_data(train_market1501, small_market)
 
     def first_batches(seed):
         with tf.Graph().as_default():
             batch = tf.compat.v1.data.make_one_shot_iterator(
-                train_app.training_dataset(paths, labels, 16, seed)).get_next()
+                input_pipeline.training_dataset(data.train, 16, seed)).get_next()
             with tf.compat.v1.Session() as sess:
                 return [sess.run(batch) for _ in range(3)]
 
@@ -172,3 +175,70 @@ def test_training_batches_repeat_with_the_same_seed(small_market):
         np.testing.assert_array_equal(labels_a, labels_b)
         np.testing.assert_array_equal(images_a, images_b)  # flips included
     assert not all(np.array_equal(x[0], y[0]) for x, y in zip(a, c))
+
+
+def test_split_keeps_validation_identities_out_of_training(small_market):
+    data = train_app.read_training_data(train_market1501, small_market)
+    assert (data.train.num_ids, data.validation.num_ids, data.num_classes) == (54, 6, 121)
+    assert not set(data.train.labels) & set(data.validation.labels)
+    assert len(data.train.paths) == len(data.train.labels) == len(data.train.cameras) == 54 * 12
+
+
+def test_choice_lists_come_from_the_implementations():
+    parser = cli.build_parser(train_market1501, tuple(train_app.MODES))
+    choices = {a.dest: a.choices for a in parser._actions if a.choices}
+    assert choices["mode"] == ("train", "eval", "export", "finalize", "freeze", "evaluate_test")
+    assert tuple(choices["loss_mode"]) == tuple(losses.LOSSES) == tuple(losses.DISTANCES)
+    assert set(losses.DISTANCES.values()) <= set(metrics.DISTANCES)
+
+
+@pytest.mark.parametrize("number_of_steps, start, expected", [(None, 0, 2), (100, 0, 5), (12, 0, 2), (3, 0, 1),
+                                                              (100, 98, 1), (1000, 990, 2)])
+def test_warmup_is_a_fifth_of_the_run_at_most_five(number_of_steps, start, expected):
+    assert reporting.warmup_steps(number_of_steps, start) == expected
+
+
+def test_throughput_leaves_out_the_warmup():
+    meter = reporting.Throughput(batch_size=16, warmup=2)
+    assert meter.final_lines() == ["Final Performance images/sec : NA"]
+    for seconds in (5.0, 3.0, 0.5, 0.25, 0.25):
+        meter.add(seconds)
+    assert meter.final_lines() == ["Final Performance images/sec : 48.00", "Final Performance ms/step : 333.33"]
+
+
+def test_step_reporter_lines_and_summaries(capsys):
+    written = []
+
+    class Writer:
+        def add_summary(self, summary, step):
+            written.append((summary, step))
+
+    now = iter([0.0, 4.0, 9.0])
+    reporter = reporting.StepReporter(Writer(), 8, 2, ("a", "b"), clock=lambda: next(now))
+    for step in (1, 2, 3, 4):
+        assert reporter.wants_summary(step) == (step % 2 == 0)
+        reporter.step_done(step, 0.5, 1.5, {"a": 1.0, "b": 0.5}, "S" if step % 2 == 0 else None)
+    assert capsys.readouterr().out.splitlines() == [
+        "step 1, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "step 2, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "progress: step 2, 4.0 images/sec over the last 2 steps",
+        "step 3, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "step 4, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "progress: step 4, 3.2 images/sec over the last 2 steps"]
+    assert written == [("S", 2), ("S", 4)]
+
+
+def test_timed_saver_saves_after_the_interval():
+    saved = []
+
+    class Saver:
+        def save(self, sess, prefix, global_step):
+            saved.append((prefix, global_step))
+
+    now = [100.0]
+    timed = checkpoints.TimedSaver(Saver(), "/run", 60, clock=lambda: now[0])
+    for step, t in ((1, 130.0), (2, 161.0), (3, 200.0), (4, 221.5)):
+        now[0] = t
+        timed.maybe_save(None, step)
+    timed.save(None, 5)
+    assert saved == [("/run/model.ckpt", 2), ("/run/model.ckpt", 4), ("/run/model.ckpt", 5)]

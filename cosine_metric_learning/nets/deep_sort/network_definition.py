@@ -33,8 +33,8 @@ def create_network(images, is_training, num_classes=None, weight_decay=1e-8, glo
 def cosine_softmax_logits(features, num_classes, ctx):
     """kappa * cos(feature, class mean): columns of ball/mean_vectors L2-normalised, kappa = softplus(s)."""
     with tf.compat.v1.variable_scope("ball"):
-        weights = rn._model_variable("mean_vectors", [FEATURE_DIM, int(num_classes)], ctx.weight_init)
-        scale = rn._model_variable("scale", [], tf.compat.v1.zeros_initializer())
+        weights = rn.model_variable("mean_vectors", [FEATURE_DIM, int(num_classes)], ctx.weight_init)
+        scale = rn.model_variable("scale", [], tf.compat.v1.zeros_initializer())
         ctx.regularize(scale, factor=0.1)
         kappa = tf.nn.softplus(scale)
         tf.compat.v1.summary.scalar("scale", kappa)

@@ -33,7 +33,7 @@ class Context:
         return tf.minimum(BN_DECAY, (1.0 + step) / (10.0 + step))
 
 
-def _model_variable(name, shape, initializer, trainable=True):
+def model_variable(name, shape, initializer, trainable=True):
     collections = [tf.compat.v1.GraphKeys.GLOBAL_VARIABLES, tf.compat.v1.GraphKeys.MODEL_VARIABLES]
     return tf.compat.v1.get_variable(name, shape, tf.float32, initializer=initializer, trainable=trainable,
                                      collections=collections)
@@ -43,9 +43,9 @@ def batch_norm(x, scope, ctx):
     """Center-only batch norm on NHWC or NC input; moving-average updates go to UPDATE_OPS."""
     channels = x.shape[-1]
     with tf.compat.v1.variable_scope(scope):
-        beta = _model_variable("beta", [channels], tf.compat.v1.zeros_initializer())
-        moving_mean = _model_variable("moving_mean", [channels], tf.compat.v1.zeros_initializer(), False)
-        moving_var = _model_variable("moving_variance", [channels], tf.compat.v1.ones_initializer(), False)
+        beta = model_variable("beta", [channels], tf.compat.v1.zeros_initializer())
+        moving_mean = model_variable("moving_mean", [channels], tf.compat.v1.zeros_initializer(), False)
+        moving_var = model_variable("moving_variance", [channels], tf.compat.v1.ones_initializer(), False)
         gamma = tf.ones([channels], tf.float32)
         flat = len(x.shape) == 2
         y = tf.reshape(x, [-1, 1, 1, channels]) if flat else x
@@ -64,20 +64,20 @@ def batch_norm(x, scope, ctx):
 def conv2d(x, filters, size, stride, scope, ctx, activation=None, bn=False, bias=True):
     """3x3 / 1x1 SAME convolution; with bn=True no bias, batch norm under '<scope>/<scope>/bn'."""
     with tf.compat.v1.variable_scope(scope) as vs:
-        weights = _model_variable("weights", [size, size, x.shape[-1], filters], ctx.weight_init)
+        weights = model_variable("weights", [size, size, x.shape[-1], filters], ctx.weight_init)
         ctx.regularize(weights)
         y = tf.nn.conv2d(x, weights, [1, stride, stride, 1], "SAME")
         if bn:
             y = batch_norm(y, vs.name + "/bn", ctx)
         elif bias:
-            y = tf.nn.bias_add(y, _model_variable("biases", [filters], tf.compat.v1.zeros_initializer()))
+            y = tf.nn.bias_add(y, model_variable("biases", [filters], tf.compat.v1.zeros_initializer()))
     return activation(y) if activation is not None else y
 
 
 def dense(x, units, scope, ctx, activation=None):
     """Fully connected layer followed by batch norm (no bias), as fc1 of the original."""
     with tf.compat.v1.variable_scope(scope) as vs:
-        weights = _model_variable("weights", [x.shape[-1], units], ctx.weight_init)
+        weights = model_variable("weights", [x.shape[-1], units], ctx.weight_init)
         ctx.regularize(weights)
         y = batch_norm(tf.matmul(x, weights), vs.name + "/bn", ctx)
     return activation(y) if activation is not None else y

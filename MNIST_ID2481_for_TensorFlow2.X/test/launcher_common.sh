@@ -1,0 +1,194 @@
+# The steps every model launcher shares (sourced). Canonical copy: ci/canonical/launcher_common.sh; each
+# model's test/launcher_common.sh is a byte-identical copy (ci/vendored.toml), so edit the canonical one and
+# run `python ci/vendor.py sync`. Conventions: ci/launcher_contract.md.
+#
+# A model's test/launcher_lib.sh sources this file and then, in this order:
+#   flag NAME DEFAULT TYPE HELP  declares --NAME=value into the variable NAME. A value the launcher file set
+#                                before sourcing is the default instead of DEFAULT (the originals' documented
+#                                way: edit the variables at the top of train_full_1p.sh, run it without
+#                                arguments); the command line overrides both. TYPE: text, int (> 0),
+#                                count (>= 0), number, bool (True|False) or choices a|b|c.
+#   alias_flag ALIAS NAME        --ALIAS=value sets NAME as well
+#   usage_note TEXT              a line added to -h/--help
+#   parse_flags "$@"             -h/--help: usage, exit 0; an undeclared argument: a [Warning], ignored
+#   check_flags                  --data_path given (the original's error otherwise), a readable folder, made
+#                                absolute; every value of its TYPE. [Error] line and exit 1 otherwise.
+#   start_single BATCH           a 1p run: its environment (RANK_SIZE=1, RANK_ID, ASCEND_DEVICE_ID), CaseName
+#                                for batch BATCH, out=output/$ASCEND_DEVICE_ID, log, then start_output "$out"
+#   set_case BATCH               BatchSize and CaseName (needs suffix and RANK_SIZE)
+#   start_output DIR             only after every check: a fresh run (--resume not True) moves DIR aside to
+#                                DIR.prev, replacing an older one, then creates DIR
+#   fail MESSAGE LOG [STATUS]    [Error] line, the end of LOG without step lines, exit STATUS (default 1)
+#   run_python SCRIPT LOG ARG... runs python3 SCRIPT ARG... in the model folder, output appended to LOG; on
+#                                failure the error and the log's end, exit with the script's status
+#   finish_run ACC_KEY ACC LOSS_FILE
+#                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
+#                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
+# The model sets step_lines, an extended regex of its per-step log lines, left out of a failure's log tail.
+
+test_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+model_dir=$(dirname "$test_dir")
+Network=$(basename "$model_dir")
+launcher=$(basename "$0")
+step_lines='^$'
+start_time=$(date +%s)
+PRECISION_MODES="allow_mix_precision|allow_fp32_to_fp16|force_fp16|must_keep_origin_dtype"
+
+declared_flags=()
+declare -A flag_type=() flag_help=() flag_alias=()
+usage_notes=()
+
+flag() {
+    declared_flags+=("$1")
+    flag_type[$1]=$3 flag_help[$1]=$4
+    [ -n "${!1+set}" ] || printf -v "$1" '%s' "$2"
+}
+
+alias_flag() { flag_alias[$1]=$2; }
+
+usage_note() { usage_notes+=("$1"); }
+
+usage() {
+    local name shape alias also
+    echo "usage: bash $launcher --data_path=<${flag_help[data_path]}> [--name=value ...]"
+    for name in "${declared_flags[@]}"; do
+        case ${flag_type[$name]} in
+            int|count) shape=N ;; number) shape=X ;; bool) shape="True|False" ;; text) shape=VALUE ;;
+            *) shape=${flag_type[$name]} ;;
+        esac
+        also=""
+        for alias in "${!flag_alias[@]}"; do
+            [ "${flag_alias[$alias]}" != "$name" ] || also+=" | --$alias=$shape"
+        done
+        printf '  --%s=%s%s\n      %s (default: %s)\n' "$name" "$shape" "$also" "${flag_help[$name]}" "${!name:-none}"
+    done
+    [ ${#usage_notes[@]} -eq 0 ] || printf '%s\n' "${usage_notes[@]}"
+}
+
+parse_flags() {
+    local arg name
+    flag resume False bool "True: keep output/<device> and continue from its last checkpoint; otherwise a fresh run, the previous output/<device> kept as output/<device>.prev"
+    for arg in "$@"; do
+        name=${arg%%=*}
+        name=${name#--}
+        [ -z "$name" ] || [ -z "${flag_alias[$name]}" ] || name=${flag_alias[$name]}
+        if [ "$arg" = -h ] || [ "$arg" = --help ]; then
+            usage
+            exit 0
+        elif [[ $arg == --*=* && -n $name && -n ${flag_type[$name]+set} ]]; then
+            printf -v "$name" '%s' "${arg#*=}"
+        else
+            echo "[Warning] $launcher: unknown argument $arg ignored" >&2
+        fi
+    done
+}
+
+# [Error] line naming the flag, exit 1.
+flag_error() {
+    echo "[Error] $launcher: --$1=${!1} $2"
+    exit 1
+}
+
+check_flags() {
+    local name value
+    if [ -z "$data_path" ]; then
+        echo '[Error] para "data_path" must be config'
+        exit 1
+    fi
+    [[ $data_path == /* ]] || data_path="$PWD/$data_path"
+    [ -d "$data_path" ] || flag_error data_path "is not a folder"
+    [ -r "$data_path" ] && [ -x "$data_path" ] || flag_error data_path "is not readable"
+    for name in "${declared_flags[@]}"; do
+        value=${!name}
+        [ -n "$value" ] || continue  # empty: the entry script's own default applies
+        case ${flag_type[$name]} in
+            text) ;;
+            int) [[ $value =~ ^[1-9][0-9]*$ ]] || flag_error "$name" "is not a positive integer" ;;
+            count) [[ $value =~ ^[0-9]+$ ]] || flag_error "$name" "is not a non-negative integer" ;;
+            number) [[ $value =~ ^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$ ]] ||
+                flag_error "$name" "is not a number" ;;
+            bool)
+                case $value in
+                    True|true) printf -v "$name" True ;;
+                    False|false) printf -v "$name" False ;;
+                    *) flag_error "$name" "is not True or False" ;;
+                esac ;;
+            *) [[ "|${flag_type[$name]}|" == *"|$value|"* ]] || flag_error "$name" "is not one of ${flag_type[$name]}" ;;
+        esac
+    done
+}
+
+# The launcher environment of the contract.
+common_env() {
+    export JOB_ID=${JOB_ID:-10087} ASCEND_GLOBAL_LOG_LEVEL=${ASCEND_GLOBAL_LOG_LEVEL:-3}
+}
+
+
+set_case() {
+    BatchSize=$1
+    CaseName=${Network}_bs${BatchSize}_${RANK_SIZE}p_${suffix}
+}
+
+# A folder that holds nothing but logs is a run that stopped before it wrote anything: it is removed, so that
+# DIR.prev keeps the last run that has results or checkpoints.
+start_output() {
+    local dir=$1
+    if [ "$resume" != True ] && [ -e "$dir" ]; then
+        if [ -z "$(find "$dir" -type f ! -name '*.log' -print -quit 2>/dev/null)" ]; then
+            rm -rf "$dir"
+        elif rm -rf "$dir.prev" && mv "$dir" "$dir.prev"; then
+            echo "the previous run's $dir is kept as $dir.prev"
+        else
+            echo "[Error] $launcher: cannot move $dir aside to $dir.prev"
+            exit 1
+        fi
+    fi
+    mkdir -p "$dir" || { echo "[Error] $launcher: cannot create $dir"; exit 1; }
+}
+
+start_single() {
+    common_env
+    export RANK_SIZE=${RANK_SIZE:-1} RANK_ID=${RANK_ID:-0} ASCEND_DEVICE_ID=${ASCEND_DEVICE_ID:-0}
+    [[ $ASCEND_DEVICE_ID =~ ^[0-9]+$ ]] || {
+        echo "[Error] $launcher: ASCEND_DEVICE_ID=$ASCEND_DEVICE_ID is not a device number"; exit 1; }
+    set_case "$1"
+    out=$test_dir/output/$ASCEND_DEVICE_ID
+    log=$out/train_$ASCEND_DEVICE_ID.log
+    start_output "$out"
+    echo "training $Network ($CaseName); log: $log"
+}
+
+log_tail() { grep -Ev "$step_lines" "$1" | tail -n 5; }
+
+# fail MESSAGE LOG [STATUS]: "[Error] MESSAGE; the end of LOG:", the log's last lines, exit STATUS (1).
+fail() {
+    echo "[Error] $1; the end of $2:"
+    log_tail "$2"
+    exit "${3:-1}"
+}
+
+run_python() {
+    local script=$1 log=$2 status
+    shift 2
+    (cd "$model_dir" && python3 "$script" "$@") >>"$log" 2>&1
+    status=$?
+    [ $status -eq 0 ] || fail "$script failed with exit status $status" "$log" $status
+}
+
+finish_run() {
+    local accuracy_key=$1 key
+    TrainAccuracy=$2
+    ActualLoss=$(tail -n 1 "$3")
+    for key in TrainingTime ActualFPS TrainAccuracy ActualLoss; do
+        [ -n "${!key}" ] || { echo "[Error] $launcher: no value for $key in $log"; exit 1; }
+    done
+    E2ETrainingTime=$(($(date +%s) - start_time))
+    printf '%s\n' "Network = $Network" "RankSize = $RANK_SIZE" "BatchSize = $BatchSize" \
+        "DeviceType = $(uname -m)" "CaseName = $CaseName" "ActualFPS = $ActualFPS" \
+        "TrainingTime = $TrainingTime" "$accuracy_key = $TrainAccuracy" "ActualLoss = $ActualLoss" \
+        "E2ETrainingTime = $E2ETrainingTime" >"$out/$CaseName.log"
+    printf '%s\n' "------------------ Final result ------------------" \
+        "Final Performance images/sec : $ActualFPS" \
+        "Final Train Accuracy : $TrainAccuracy" \
+        "E2E Training Duration sec : $E2ETrainingTime"
+}

@@ -1,0 +1,84 @@
+"""Command line of train_market1501.py / train_mars.py: the shared flags, parsed into checked values.
+
+Choice lists come from where the choices are implemented: modes from train_app.MODES, loss modes from
+losses.LOSSES, precision modes from the zoo's precision table.
+"""
+import argparse
+import sys
+
+import device_config
+import losses
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Flag mistakes as one '[Error] <script>: <message>' line and exit status 2 (no usage dump)."""
+
+    def error(self, message):
+        sys.stderr.write(f"[Error] {self.prog}: {message}\n")
+        sys.exit(2)
+
+
+def _greater_than_zero(convert, label, allow_none=False):
+    """argparse type: `convert(text)` that must be > 0 (or the word None when allow_none)."""
+
+    def parse(text):
+        if allow_none and text.strip().lower() == "none":
+            return None
+        number = convert(text)
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"must be a {label}, got {text!r}")
+        return number
+
+    parse.__name__ = label + (" or None" if allow_none else "")
+    return parse
+
+
+_positive_int = _greater_than_zero(int, "positive integer")
+_positive_float = _greater_than_zero(float, "positive number")
+_steps = _greater_than_zero(int, "positive integer", allow_none=True)
+
+
+def _bool(text):
+    """argparse type for the launchers' True/False switches."""
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+    return lowered in ("true", "1")
+
+
+_bool.__name__ = "True/False"
+
+
+def build_parser(adapter, modes):
+    """The flags of train_<dataset>.py: the shared ones and the adapter's (add_flags)."""
+    name = adapter.NAME
+    parser = ArgumentParser(prog=f"train_{name}.py", description=f"Metric learning on {name}.")
+    parser.add_argument("--mode", default="train", choices=modes)
+    parser.add_argument("--batch_size", type=_positive_int, default=128,
+                        help="images per step: batch_size/4 identities x 4 images; divisible by 4")
+    parser.add_argument("--learning_rate", type=_positive_float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--number_of_steps", type=_steps, default=None, help="train steps (None: forever)")
+    parser.add_argument("--log_dir", default=f"/tmp/{name}_logdir")
+    parser.add_argument("--eval_log_dir", default=f"/tmp/{name}_evaldir")
+    parser.add_argument("--loss_mode", default="cosine-softmax", choices=tuple(losses.LOSSES))
+    parser.add_argument("--restore_path", default=None,
+                        help="checkpoint (or folder of checkpoints) to start from / to export, finalize, freeze")
+    parser.add_argument("--run_id", default=None, help="sub-folder of log_dir (train: random 6 chars if unset)")
+    parser.add_argument("--keep_checkpoint_max", type=_positive_int, default=5)
+    parser.add_argument("--save_interval_secs", type=_positive_float, default=600,
+                        help="checkpoint every this many seconds (and at the end)")
+    parser.add_argument("--log_every", type=_positive_int, default=10, help="console/summary every N steps")
+    parser.add_argument("--eval_interval_secs", type=_positive_float, default=60,
+                        help="eval mode: how often to look for a new checkpoint")
+    parser.add_argument("--eval_once", action="store_true", help="eval mode: evaluate the latest checkpoint, exit")
+    parser.add_argument("--seed", type=int, default=None, help="fixes the batch sampling, flips and initial weights")
+    parser.add_argument("--precision_mode", default=device_config.DEFAULT_PRECISION,
+                        choices=device_config.PRECISION_MODES,
+                        help="Ascend precision mode; elsewhere zoo_precision.py's table (training; inference is float32)")
+    parser.add_argument("--over_dump", type=_bool, default=False, help="Ascend: dump overflowing operators")
+    parser.add_argument("--data_dump_flag", type=_bool, default=False, help="Ascend: dump operator data")
+    parser.add_argument("--data_dump_step", type=int, default=10, help="Ascend: step whose data is dumped")
+    parser.add_argument("--profiling", type=_bool, default=False, help="Ascend: profile the run")
+    parser.add_argument("--autotune", type=_bool, default=False, help="Ascend: RL,GA operator auto-tuning")
+    adapter.add_flags(parser)
+    return parser

@@ -1,0 +1,57 @@
+"""Outputs of a trained checkpoint: .mat features for the MATLAB kits, the network-only checkpoint
+(finalize) and the frozen graph deep_sort loads (freeze)."""
+import os
+
+import numpy as np
+import scipy.io
+import tensorflow as tf
+
+import checkpoints
+import device_config
+from evaluation import Encoder
+from nets.deep_sort import network_definition as net_def
+
+
+def save_features(path, features):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    scipy.io.savemat(path, {"features": np.asarray(features, np.float32)})
+    print(f"wrote {path}: features {features.shape[0]}x{features.shape[1]}")
+
+
+def export_features(jobs, checkpoint, config):
+    """jobs: (image paths, .mat file) pairs; each file gets one float32 N x 128 variable `features`."""
+    encoder = Encoder(checkpoint, config)
+    try:
+        for paths, target in jobs:
+            save_features(target, encoder(paths))
+    finally:
+        encoder.close()
+
+
+def finalize(checkpoint, target):
+    """target: a checkpoint with the network variables only (no classifier, optimizer slots or step)."""
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, *net_def.IMAGE_SHAPE])
+        net_def.create_network(images, False)
+        saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
+        with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
+            saver.restore(sess, checkpoint)
+            saver.save(sess, target, write_meta_graph=False)
+    print(f"wrote {target} (network variables of {checkpoint})")
+
+
+def freeze(checkpoint, target):
+    """target: a GraphDef of constants, uint8 BGR `images` [None, 128, 64, 3] -> float32 `features`."""
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.uint8, [None, *net_def.IMAGE_SHAPE], name="images")
+        features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
+        tf.identity(features, name="features")
+        saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
+        with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
+            saver.restore(sess, checkpoint)
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                sess, sess.graph.as_graph_def(), ["features"])
+    frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, ["features"])
+    with open(target, "wb") as handle:
+        handle.write(frozen.SerializeToString())
+    print(f"wrote {target}: input images uint8 [None, 128, 64, 3] BGR, output features float32 [None, 128]")

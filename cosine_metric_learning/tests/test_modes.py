@@ -1,0 +1,205 @@
+"""Every mode through train_app.main in-process (quick tier): train, resume, warm start, a NaN loss, eval,
+evaluate_test, export, freeze (loaded both ways deep_sort loads it), finalize, and MARS end to end."""
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+import scipy.io
+import tensorflow as tf
+from PIL import Image
+
+import checkpoints
+import train_market1501
+import train_mars
+from conftest import SHORT_ARGS, SHORT_STEPS, call, value
+from nets.deep_sort import network_definition as net_def
+
+VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
+                "VarIsInitializedOp"}
+
+
+def event_tags(folder):
+    tags = set()
+    for name in (n for n in os.listdir(folder) if ".tfevents." in n):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            tags |= {v.tag for v in event.summary.value}
+    return tags
+
+
+def checkpoint_features(checkpoint, bgr_uint8):
+    """The training code's network in inference mode, restored from the checkpoint."""
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(tf.uint8, [None, 128, 64, 3])
+        features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
+        saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, checkpoint)
+            return sess.run(features, {images: bgr_uint8})
+
+
+def test_training_prints_what_the_launchers_read(short_run):
+    log_dir, out = short_run
+    # The first line names device and precision; float32 was asked for, so float32 on every CPU kind.
+    assert re.match(r"device: (CPU|GPU), precision: float32 \(must_keep_origin_dtype\)\n", out), out[:300]
+    assert [int(s) for s in re.findall(r"^step (\d+), loss [\d.]+ \(cosine-softmax [\d.]+, magnet [\d.]+, "
+                                       r"triplet [\d.]+\), [\d.]+ images/sec$", out, re.M)] == [1, 2, 3, 4]
+    assert [int(s) for s in re.findall(r"^progress: step (\d+), ", out, re.M)] == [2, 4]
+    assert value(out, "Final Performance images/sec :") > 0 and value(out, "Final Performance ms/step :") > 0
+    assert tf.train.latest_checkpoint(str(log_dir / "short")).endswith(f"model.ckpt-{SHORT_STEPS}")
+    tags = event_tags(log_dir / "short")
+    assert {"losses/cosine-softmax", "losses/magnet", "losses/triplet", "losses/total"} <= tags
+    assert any(tag.startswith("ball/scale") for tag in tags)  # kappa, the learned cosine-softmax scale
+
+
+def test_resume_then_nothing_left_then_warm_start(short_run, small_market, tmp_path):
+    shutil.copytree(short_run[0] / "short", tmp_path / "short")
+    args = [f"--dataset_dir={small_market}", f"--log_dir={tmp_path}", *SHORT_ARGS]
+    status, out, err = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS + 2}")
+    assert status == 0, err
+    assert re.search(rf"^resuming from \S+/short/model.ckpt-{SHORT_STEPS}$", out, re.M), out
+    assert [int(s) for s in re.findall(r"^step (\d+), loss ", out, re.M)] == [SHORT_STEPS + 1, SHORT_STEPS + 2]
+    assert tf.train.load_checkpoint(str(tmp_path / "short")).get_tensor("global_step") == SHORT_STEPS + 2
+
+    status, out, _ = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS + 2}")
+    assert status == 0 and "nothing left to train" in out
+    assert "Final Performance images/sec : NA" in out
+
+    status, out, err = call(train_market1501, *args, "--run_id=warm", "--number_of_steps=1",
+                            f"--restore_path={short_run[0] / 'short'}")
+    assert status == 0, err
+    assert re.search(r"^initialised the network from \S+/short/model.ckpt-\d+$", out, re.M), out
+    warm, source = (tf.train.load_checkpoint(str(d)) for d in (tmp_path / "warm", short_run[0] / "short"))
+    # One Adam step moves every weight by at most about the learning rate (1e-2) from the restored one.
+    assert np.abs(warm.get_tensor("fc1/weights") - source.get_tensor("fc1/weights")).max() < 0.02
+
+
+def test_a_nan_loss_is_a_training_failure_not_a_usage_error(small_market, tmp_path):
+    # Adam moves every weight by about the learning rate in the first step: 1e30 overflows the next forward.
+    status, out, err = call(train_market1501, f"--dataset_dir={small_market}", f"--log_dir={tmp_path}",
+                            "--run_id=nan", "--number_of_steps=5", "--batch_size=16", "--learning_rate=1e30",
+                            "--precision_mode=must_keep_origin_dtype")
+    assert status == 1
+    assert re.fullmatch(r"\[Error\] loss is (nan|inf) at step [2-5]; lower --learning_rate\n", err), err
+    assert "Final Performance" not in out
+
+
+def test_eval_once_writes_precision_at_k(short_run, small_market, tmp_path):
+    status, out, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
+                            f"--log_dir={short_run[0]}", f"--eval_log_dir={tmp_path}", "--run_id=short")
+    assert status == 0, err
+    assert out.startswith("device: ") and "inference" in out.splitlines()[0]
+    assert f"(global step {SHORT_STEPS}), 10 galleries of 6 identities:" in out
+    ranks = [value(out, f"Precision@{k} :") for k in (1, 5, 10, 20)]
+    assert 0 <= ranks[0] <= ranks[1] <= ranks[2] <= ranks[3] == 1  # 6 identities: rank 20 always hits
+    assert {"Precision@1", "Precision@5", "Precision@10", "Precision@20"} <= event_tags(tmp_path / "short")
+
+
+def test_eval_once_without_a_checkpoint(small_market, tmp_path):
+    status, _, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
+                          f"--log_dir={tmp_path}", "--run_id=none")
+    assert status == 1 and err.startswith("[Error] --log_dir/--run_id: no checkpoint in "), err
+
+
+def test_evaluate_test_runs_the_market_protocol(short_run, small_market):
+    status, out, err = call(train_market1501, "--mode=evaluate_test", f"--dataset_dir={small_market}",
+                            f"--restore_path={short_run[0] / 'short'}")
+    assert status == 0, err
+    # 20 test identities, 2 queries each on different cameras.
+    assert "market1501 test protocol (single query, 40 queries, cosine distance):" in out
+    rank1, rank5, rank_map = (value(out, f"{k} :") for k in ("rank1", "rank5", "mAP"))
+    assert 0 <= rank1 <= rank5 <= 1 and 0 < rank_map <= 1
+
+
+def test_export_market_mat_files(short_run, small_market, tmp_path):
+    status, _, err = call(train_market1501, "--mode=export", f"--restore_path={short_run[0] / 'short'}",
+                          f"--dataset_dir={small_market}", f"--sdk_dir={tmp_path}")
+    assert status == 0, err
+    checkpoint = tf.train.latest_checkpoint(str(short_run[0] / "short"))
+    for mat, subset in (("feat_test.mat", "bounding_box_test"), ("feat_query.mat", "query")):
+        data = scipy.io.loadmat(tmp_path / mat)
+        assert [k for k in data if not k.startswith("__")] == ["features"]
+        features = data["features"]
+        names = sorted(n for n in os.listdir(os.path.join(small_market, subset)) if n.endswith(".jpg"))
+        assert features.dtype == np.float32 and features.shape == (len(names), 128)
+        if subset == "bounding_box_test":
+            assert names[0].startswith("-1_") and any(n.startswith("0000_") for n in names)
+        picks = [0, len(names) - 1]
+        rgb = np.stack([tf.io.decode_jpeg(tf.io.read_file(os.path.join(small_market, subset, names[i]))).numpy()
+                        for i in picks])  # the same JPEG decoder as the export pipeline
+        # Both sides float32 on the same CPU: only summation order differs.
+        np.testing.assert_allclose(features[picks], checkpoint_features(checkpoint, rgb[..., ::-1]), atol=1e-4)
+
+
+def load_like_deep_sort_tf1(graph_def, batches):
+    """deep_sort's ImageEncoder: import_graph_def(name="net"), feed net/images:0, fetch net/features:0."""
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session() as session:
+        tf.import_graph_def(graph_def, name="net")
+        images, features = graph.get_tensor_by_name("net/images:0"), graph.get_tensor_by_name("net/features:0")
+        assert images.get_shape().as_list() == [None, 128, 64, 3] and features.get_shape().as_list() == [None, 128]
+        return np.concatenate([session.run(features, {images: batch}) for batch in batches])
+
+
+def load_like_deep_sort_tf2(graph_def, batches):
+    """deep_sort's TF2 port: wrap_function + prune from images:0 to features:0."""
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    encode = wrapped.prune(wrapped.graph.get_tensor_by_name("images:0"),
+                           wrapped.graph.get_tensor_by_name("features:0"))
+    return np.concatenate([encode(tf.constant(batch)).numpy() for batch in batches])
+
+
+def test_freeze_loads_like_deep_sort(short_run, small_market, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = call(train_market1501, "--mode=freeze", f"--restore_path={short_run[0] / 'short'}")
+    assert status == 0, err
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((tmp_path / "market1501.pb").read_bytes())
+    assert not {n.op for n in graph_def.node} & VARIABLE_OPS
+
+    folder = os.path.join(small_market, "bounding_box_test")
+    names = sorted(os.listdir(folder))[:70]
+    rgb = np.stack([np.asarray(Image.open(os.path.join(folder, n)).convert("RGB")) for n in names])
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    expected = checkpoint_features(tf.train.latest_checkpoint(str(short_run[0] / "short")), bgr)
+    np.testing.assert_allclose(np.linalg.norm(expected, axis=1), 1, atol=1e-5)
+    batches = [bgr[:32], bgr[32:64], bgr[64:]]  # deep_sort encodes in batches of 32, the last one short
+    for load in (load_like_deep_sort_tf1, load_like_deep_sort_tf2):
+        np.testing.assert_allclose(load(graph_def, batches), expected, atol=1e-5)
+
+
+def test_finalize_keeps_only_the_network(short_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = call(train_market1501, "--mode=finalize", f"--restore_path={short_run[0] / 'short'}",
+                            "--dataset_dir=/does/not/matter")
+    assert status == 0, err
+    names = {name for name, _ in tf.train.list_variables(str(tmp_path / "market1501.ckpt"))}
+    assert "fc1/weights" in names and "conv1_1/conv1_1/bn/moving_mean" in names
+    assert not any(n.startswith("ball/") or "Adam" in n or n == "global_step" for n in names)
+
+
+@pytest.fixture
+def mars_copy(small_mars, tmp_path):
+    return shutil.copytree(small_mars, tmp_path / "mars")
+
+
+def test_mars_train_export_evaluate(mars_copy, tmp_path):
+    data, log_dir = mars_copy, tmp_path / "logs"
+    status, out, err = call(train_mars, f"--dataset_dir={data}", f"--log_dir={log_dir}", "--run_id=m",
+                            "--number_of_steps=2", "--batch_size=16", "--loss_mode=triplet",
+                            "--precision_mode=must_keep_origin_dtype")
+    assert status == 0, err
+    assert "324 training images of 36 identities" in out and "loss triplet" in out
+
+    status, _, err = call(train_mars, "--mode=export", f"--dataset_dir={data}", f"--restore_path={log_dir / 'm'}")
+    assert status == 0, err
+    features = scipy.io.loadmat(data / "feat_test.mat")["features"]
+    listed = (data / "info" / "test_name.txt").read_text().split()
+    assert features.dtype == np.float32 and features.shape == (len(listed), 128)
+    assert listed[0].startswith("00-1") and any(n.startswith("0000") for n in listed)
+
+    status, out, err = call(train_mars, "--mode=evaluate_test", f"--dataset_dir={data}", "--loss_mode=triplet",
+                            f"--restore_path={log_dir / 'm'}")
+    assert status == 0, err
+    assert "mars test protocol (single query, 10 queries, sqeuclidean distance):" in out
+    assert 0 <= value(out, "mAP :") <= 1
