@@ -7,9 +7,10 @@ import math
 import os
 import sys
 import time
+from collections import namedtuple
 
 import lenet_cli
-from lenet_cli import UsageError
+from lenet_cli import TrainingError, UsageError
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +21,8 @@ import mnist_idx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EVAL_BATCH = 1000
+
+Outcome = namedtuple("Outcome", "accuracy ms_per_step duration losses")
 
 
 def parse_args(argv):
@@ -39,7 +42,8 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--restore_path", default="", help="checkpoint (file prefix or folder) to initialise from")
     p.add_argument("--restore_exclude", default="", help="comma-separated scopes not to load, e.g. fc_3/")
-    p.add_argument("--precision_mode", choices=lenet_device.PRECISION_MODES, default="allow_fp32_to_fp16")
+    p.add_argument("--precision_mode", choices=lenet_device.PRECISION_MODES, default="allow_fp32_to_fp16",
+                   help="Ascend option; off Ascend the zoo's precision table maps it (see README)")
     p.add_argument("--loss_scale_flag", type=int, choices=(0, 1), default=0, help="1: fixed loss scale (Ascend)")
     p.add_argument("--loss_scale_value", type=lenet_cli.positive_float, default=1024.0)
     p.add_argument("--over_dump", type=lenet_cli.str2bool, default=False)
@@ -67,7 +71,7 @@ def training_batches(images, labels, batch_size, seed):
                .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
                .repeat()
                .batch(batch_size, drop_remainder=True)
-               .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, lenet_model.NUM_CLASSES)),
+               .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, mnist_idx.NUM_CLASSES)),
                     num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
     iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
@@ -90,24 +94,23 @@ def restore_pretrained(restore_path, exclude):
 class Graph:
     """The training and evaluation graph: one set of weights, two towers."""
 
-    def __init__(self, args, train, placement):
+    def __init__(self, args, train):
         self.global_step = tf.compat.v1.train.get_or_create_global_step()
         self.iterator, self.feed = training_batches(train.images, train.labels, args.batch_size, args.seed)
         images, labels = self.iterator.get_next()
-        logits = lenet_model.inference(images, first_conv_as_matmul=placement.device == "CPU")
+        logits = lenet_model.inference(images)
         self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         train_accuracy = _accuracy(logits, tf.argmax(labels, 1))
         optimizer = tf.compat.v1.train.AdamOptimizer(args.learning_rate, beta1=0.9, beta2=0.999)
-        optimizer = lenet_device.wrap_optimizer(optimizer, placement, args.loss_scale_flag, args.loss_scale_value)
+        optimizer = lenet_device.wrap_optimizer(optimizer, args.loss_scale_flag, args.loss_scale_value)
         self.train_op = optimizer.minimize(self.loss, global_step=self.global_step)
         tf.compat.v1.summary.scalar("loss", self.loss)
         tf.compat.v1.summary.scalar("train_accuracy", train_accuracy)
         self.summaries = tf.compat.v1.summary.merge_all()
 
-        self.eval_images = tf.compat.v1.placeholder(tf.uint8, [None, 784], name="eval_images")
+        self.eval_images = tf.compat.v1.placeholder(tf.uint8, [None, mnist_idx.PIXELS], name="eval_images")
         self.eval_labels = tf.compat.v1.placeholder(tf.uint8, [None], name="eval_labels")
-        eval_logits = lenet_model.inference(tf.cast(self.eval_images, tf.float32) / 255.0,
-                                            first_conv_as_matmul=placement.device == "CPU")
+        eval_logits = lenet_model.inference(tf.cast(self.eval_images, tf.float32) / 255.0)
         self.eval_correct = tf.reduce_sum(tf.cast(
             tf.equal(tf.argmax(eval_logits, 1), tf.cast(self.eval_labels, tf.int64)), tf.float32))
 
@@ -130,13 +133,21 @@ def steady_ms_per_step(step_seconds, warmup):
     return f"{1000.0 * float(np.mean(steady)):.4f}" if steady else "NA"
 
 
-def train(args, sess, graph, saver, ckpt_prefix, writer, validation):
-    """Runs the remaining steps; returns the per-step wall times of this process."""
+def check_loss(loss, step, learning_rate, ckpt_dir):
+    """A diverged loss ends the run: training failed, the flags were valid."""
+    if not math.isfinite(loss):
+        last = tf.train.latest_checkpoint(ckpt_dir) or "none"
+        raise TrainingError(f"loss is {loss} at step {step}; lower --learning_rate "
+                            f"(now {learning_rate}; last checkpoint: {last})")
+
+
+def train(args, sess, graph, saver, ckpt_dir, writer, validation):
+    """Runs the remaining steps; returns the losses and per-step wall times of this process."""
     total = args.epochs * args.steps
     step = sess.run(graph.global_step)
     if step >= total:
         print(f"checkpoint is at global step {step} of {total}: nothing left to train", flush=True)
-    step_seconds = []
+    losses, step_seconds = [], []
     while step < total:
         # The step is counted here: a global_step fetched beside train_op may be read before its increment.
         step += 1
@@ -146,20 +157,18 @@ def train(args, sess, graph, saver, ckpt_prefix, writer, validation):
         results = sess.run(fetches)
         elapsed = time.perf_counter() - start
         loss = results[1]
-        if not math.isfinite(loss):
-            last = tf.train.latest_checkpoint(os.path.dirname(ckpt_prefix)) or "none"
-            raise UsageError(f"loss is {loss} at global step {step}; stopping (last checkpoint: {last}). "
-                             f"Lower --learing_rata (now {args.learning_rate}).")
+        check_loss(loss, step, args.learning_rate, ckpt_dir)
+        losses.append(float(loss))
         step_seconds.append(elapsed)
         epoch, step_in_epoch = (step - 1) // args.steps + 1, (step - 1) % args.steps + 1
         print(f"epoch : {epoch}----step : {step_in_epoch}----loss : {loss}----sec/step : {elapsed}", flush=True)
         if with_summary:
             writer.add_summary(results[2], step)
         if step % args.save_checkpoints_steps == 0 or step == total:
-            saver.save(sess, ckpt_prefix, global_step=step, write_meta_graph=False)
+            saver.save(sess, os.path.join(ckpt_dir, "model.ckpt"), global_step=step, write_meta_graph=False)
         if step_in_epoch == args.steps:
             report_epoch(args, sess, graph, writer, validation, epoch, step, step_seconds[-args.steps:])
-    return step_seconds
+    return losses, step_seconds
 
 
 def report_epoch(args, sess, graph, writer, validation, epoch, step, epoch_seconds):
@@ -173,48 +182,60 @@ def report_epoch(args, sess, graph, writer, validation, epoch, step, epoch_secon
     print(line, flush=True)
 
 
-def main(argv):
-    args = parse_args(argv)
-    if args.iteration_per_loop != 1:
-        print(f"[Warning] --iteration_per_loop={args.iteration_per_loop}: this port runs one step per "
-              "session call on every device", file=sys.stderr)
-    train_split, validation, test = mnist_idx.load(args.data_path, args.validation_size)
+def run(args, datasets=None):
+    """Trains and evaluates as the parsed flags say, printing the log the launchers read; returns an Outcome.
+
+    datasets: (train, validation, test) mnist_idx.Split objects to use instead of reading --data_path (and
+    --validation_size); tests inject small arrays this way. Each call builds its own graph.
+    """
+    train_split, validation, test = datasets or mnist_idx.load(args.data_path, args.validation_size)
+    source = args.data_path if datasets is None else "arrays passed to run()"
     ckpt_dir = os.path.join(args.output_path, "ckpt_npu")
     os.makedirs(ckpt_dir, exist_ok=True)
     resume_from = tf.train.latest_checkpoint(ckpt_dir)
 
-    tf.compat.v1.disable_eager_execution()
-    tf.compat.v1.set_random_seed(args.seed)
-    placement = lenet_device.choose(args)
-    print(placement.describe(), flush=True)
+    chosen = lenet_device.precision(args.precision_mode)
+    print(chosen.describe(), flush=True)
     print(f"data: {len(train_split)} train / {len(validation)} validation / {len(test)} test images from "
-          f"{args.data_path}; batch_size {args.batch_size}, learning_rate {args.learning_rate}, "
+          f"{source}; batch_size {args.batch_size}, learning_rate {args.learning_rate}, "
           f"{args.epochs} epochs x {args.steps} steps", flush=True)
-    if not placement.on_npu and (args.over_dump or args.data_dump_flag or args.profiling):
-        print("[Warning] --over_dump/--data_dump_flag/--profiling take effect on Ascend only", file=sys.stderr)
+    if args.iteration_per_loop != 1:
+        print(f"[Warning] --iteration_per_loop={args.iteration_per_loop}: this port runs one step per "
+              "session call on every device", file=sys.stderr)
+    config = lenet_device.session_config(chosen, args.output_path, args.over_dump, args.data_dump_flag,
+                                         args.data_dump_step, args.profiling)
 
-    graph = Graph(args, train_split, placement)
-    if args.restore_path and not resume_from:
-        source, names = restore_pretrained(args.restore_path, args.restore_exclude)
-        print(f"initialised {len(names)} variables from {source} (excluded: {args.restore_exclude or 'none'})")
-    saver = tf.compat.v1.train.Saver(max_to_keep=5)
-    writer = tf.compat.v1.summary.FileWriter(os.path.join(args.output_path, "logs"), tf.compat.v1.get_default_graph())
-
-    with tf.compat.v1.Session(config=placement.config) as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        if resume_from:
-            saver.restore(sess, resume_from)
-            print(f"resuming from {resume_from} at global step {sess.run(graph.global_step)}", flush=True)
-        sess.run(graph.iterator.initializer, graph.feed)
-        tf.io.write_graph(sess.graph_def, ckpt_dir, "graph.pbtxt")
-        start = time.time()
-        step_seconds = train(args, sess, graph, saver, os.path.join(ckpt_dir, "model.ckpt"), writer, validation)
-        duration = time.time() - start
-        accuracy = graph.accuracy(sess, test)
-    writer.close()
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(args.seed)
+        graph = Graph(args, train_split)
+        if args.restore_path and not resume_from:
+            origin, names = restore_pretrained(args.restore_path, args.restore_exclude)
+            print(f"initialised {len(names)} variables from {origin} (excluded: {args.restore_exclude or 'none'})")
+        saver = tf.compat.v1.train.Saver(max_to_keep=5)
+        writer = tf.compat.v1.summary.FileWriter(os.path.join(args.output_path, "logs"), tf.compat.v1.get_default_graph())
+        with tf.compat.v1.Session(config=config) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            if resume_from:
+                saver.restore(sess, resume_from)
+                print(f"resuming from {resume_from} at global step {sess.run(graph.global_step)}", flush=True)
+            sess.run(graph.iterator.initializer, graph.feed)
+            tf.io.write_graph(sess.graph_def, ckpt_dir, "graph.pbtxt")
+            start = time.time()
+            try:
+                losses, step_seconds = train(args, sess, graph, saver, ckpt_dir, writer, validation)
+            finally:
+                writer.close()
+            duration = time.time() - start
+            accuracy = graph.accuracy(sess, test)
+    ms_per_step = steady_ms_per_step(step_seconds, args.warmup_steps)
     print(f"Final Accuracy accuracy : {accuracy:.4f}")
-    print(f"Final Performance ms/step : {steady_ms_per_step(step_seconds, args.warmup_steps)}")
-    print(f"Final Training Duration sec : {duration:.2f}")
+    print(f"Final Performance ms/step : {ms_per_step}")
+    print(f"Final Training Duration sec : {duration:.2f}", flush=True)
+    return Outcome(accuracy, ms_per_step, duration, losses)
+
+
+def main(argv):
+    run(parse_args(argv))
     return 0
 
 

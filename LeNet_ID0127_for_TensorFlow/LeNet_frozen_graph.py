@@ -11,6 +11,7 @@ import lenet_cli
 import tensorflow as tf
 
 import lenet_model
+import mnist_idx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUT_NODES = ["Mean_1", "predictions"]
@@ -25,8 +26,8 @@ def parse_args(argv):
 
 
 def build_inference_graph():
-    images = tf.compat.v1.placeholder(tf.float32, [None, 784], name="input_image")
-    labels = tf.compat.v1.placeholder(tf.float32, [None, lenet_model.NUM_CLASSES], name="input_label")
+    images = tf.compat.v1.placeholder(tf.float32, [None, mnist_idx.PIXELS], name="input_image")
+    labels = tf.compat.v1.placeholder(tf.float32, [None, mnist_idx.NUM_CLASSES], name="input_label")
     logits = lenet_model.inference(images)
     tf.nn.softmax(logits, name="predictions")
     correct = tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1))
@@ -36,13 +37,13 @@ def build_inference_graph():
 def main(argv):
     args = parse_args(argv)
     checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path, "--ckpt_path")
-    tf.compat.v1.disable_eager_execution()
-    build_inference_graph()
-    saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
-    with tf.compat.v1.Session() as sess:
-        saver.restore(sess, checkpoint)
-        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-            sess, sess.graph.as_graph_def(), OUTPUT_NODES)
+    with tf.Graph().as_default():
+        build_inference_graph()
+        saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, checkpoint)
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                sess, sess.graph.as_graph_def(), OUTPUT_NODES)
     with open(args.output_path, "wb") as handle:
         handle.write(frozen.SerializeToString())
     print(f"froze {checkpoint} into {args.output_path} ({len(frozen.node)} nodes)")

@@ -14,7 +14,7 @@ from lenet_cli import UsageError
 import numpy as np
 import tensorflow as tf
 
-PIXELS, CLASSES = 784, 10
+from mnist_idx import NUM_CLASSES, PIXELS
 
 
 def parse_args(argv):
@@ -39,8 +39,8 @@ def read_bins(data_dir):
         if not os.path.isfile(label_path):
             raise UsageError(f"{label_path}: missing label file for {path}")
         image, one_hot = np.fromfile(path, np.float32), np.fromfile(label_path, np.float32)
-        if image.size != PIXELS or one_hot.size != CLASSES:
-            raise UsageError(f"{path}: expected {PIXELS} float32 pixels and {CLASSES} label values")
+        if image.size != PIXELS or one_hot.size != NUM_CLASSES:
+            raise UsageError(f"{path}: expected {PIXELS} float32 pixels and {NUM_CLASSES} label values")
         images[i], labels[i] = image, int(np.argmax(one_hot))
     return names, images, labels
 

@@ -7,8 +7,16 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-class UsageError(Exception):
-    """A mistake in the user's input (flag, file or folder); reported as one line, exit 1."""
+class ReportedError(Exception):
+    """A failure the user can act on: reported as one '[Error] <message>' line and exit 1, no traceback."""
+
+
+class UsageError(ReportedError):
+    """A mistake in the user's input (flag, file or folder)."""
+
+
+class TrainingError(ReportedError):
+    """The input was accepted but training failed (e.g. the loss diverged)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -56,14 +64,15 @@ def parse_tolerant(parser, argv):
     return args
 
 
-def run(main):
-    """Runs main(argv); a UsageError becomes '[Error] <message>' on stderr and exit status 1."""
-    import tensorflow as tf
-
-    # TF1-API deprecation notices would bury the training log; errors still show.
-    tf.get_logger().setLevel("ERROR")
+def run(main, argv=None):
+    """Runs main(argv) (default: the command line) and exits; a ReportedError becomes '[Error] <message>'
+    on stderr and exit status 1."""
+    # TF1-API deprecation notices would bury the training log; errors still show. Scripts that do not use
+    # TensorFlow (LeNet_preprocess.py) do not pay for importing it.
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     try:
-        sys.exit(main(sys.argv[1:]) or 0)
-    except UsageError as err:
+        sys.exit(main(sys.argv[1:] if argv is None else argv) or 0)
+    except ReportedError as err:
         sys.stderr.write(f"[Error] {err}\n")
         sys.exit(1)

@@ -15,6 +15,7 @@ from lenet_cli import UsageError
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
 IMAGE_SIDE = 28
+PIXELS = IMAGE_SIDE * IMAGE_SIDE
 NUM_CLASSES = 10
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -72,7 +73,7 @@ def read_images(path):
     (count, rows, cols), pixels = parse_idx(path, read_bytes(path), IMAGE_MAGIC, 3)
     if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
         raise UsageError(f"{path}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")
-    return pixels.reshape(count, rows * cols)
+    return pixels.reshape(count, PIXELS)
 
 
 def read_labels(path):

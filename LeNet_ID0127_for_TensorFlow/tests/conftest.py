@@ -1,4 +1,8 @@
-"""Fixtures for the LeNet tests: synthetic idx data, an isolated copy of the model folder, CLI runner."""
+"""Fixtures for the LeNet tests: synthetic idx data, an isolated copy of the model folder, CLI runners.
+
+Tiers: tests marked `slow` run a launcher or an entry script as a subprocess, kill one, or need real MNIST;
+the rest call the entry points in-process (`bash ci/test.sh --quick` runs only those).
+"""
 import os
 import shutil
 import subprocess
@@ -11,13 +15,30 @@ REPO = os.path.dirname(MODEL_DIR)
 REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
 sys.path.insert(0, MODEL_DIR)
 
+import lenet_cli  # noqa: E402
+import mnist_idx  # noqa: E402
 from synthetic import mnist_idx as mnist_writer  # noqa: E402
+
+# Explicit float32 for tests that compare numbers between runs or against a tight threshold: the default
+# mixed mode trains in bfloat16 on a CPU with avx512_bf16/amx_bf16 and in float32 elsewhere.
+FLOAT32 = "--precision_mode=must_keep_origin_dtype"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs a launcher or entry script as a subprocess, kills one, "
+                                       "or trains on real MNIST (deselect with -m 'not slow')")
 
 
 @pytest.fixture(scope="session")
 def small_mnist(tmp_path_factory):
     """2,000 train / 500 test learnable images; pass --validation_size=500 to LeNet.py."""
     return mnist_writer.generate(str(tmp_path_factory.mktemp("mnist")), train_count=2000, test_count=500)
+
+
+@pytest.fixture(scope="session")
+def small_splits(small_mnist):
+    """small_mnist as the (train, validation, test) arrays LeNet.run() accepts instead of a --data_path."""
+    return mnist_idx.load(small_mnist, validation_size=500)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +68,23 @@ def run(command, cwd, timeout=600):
 
 def run_python(script_dir, script, *args, timeout=600):
     return run([sys.executable, os.path.join(str(script_dir), script), *args], cwd=str(script_dir), timeout=timeout)
+
+
+def run_in_process(main, argv, capsys):
+    """An entry script's main through lenet_cli.run, as its __main__ does; returns (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        lenet_cli.run(main, [str(arg) for arg in argv])
+    out = capsys.readouterr()
+    return exited.value.code, out.out, out.err
+
+
+def assert_one_line_error(code, stdout, stderr, *fragments):
+    assert code != 0
+    assert "Traceback" not in stdout + stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1, stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
 
 
 def final_value(stdout, marker):
