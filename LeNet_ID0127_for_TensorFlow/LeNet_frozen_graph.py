@@ -10,6 +10,7 @@ import lenet_cli
 
 import tensorflow as tf
 
+import lenet_device
 import lenet_model
 import mnist_idx
 
@@ -37,7 +38,7 @@ def build_inference_graph():
 def main(argv):
     args = parse_args(argv)
     checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path, "--ckpt_path")
-    with tf.Graph().as_default():
+    with tf.Graph().as_default(), lenet_device.portable_graph():
         build_inference_graph()
         saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
         with tf.compat.v1.Session() as sess:

@@ -150,3 +150,6 @@ def test_frozen_graph_reproduces_the_training_accuracy(trained, small_mnist, tmp
     names = {node.name for node in graph_def.node}
     assert {"input_image", "input_label", "Mean_1", "predictions"} <= names
     assert not [n.op for n in graph_def.node if "Variable" in n.op]
+    # Frozen for deployment: the original's plain convolutions, not this CPU's patches x matmul training form.
+    ops = {node.op for node in graph_def.node}
+    assert "Conv2D" in ops and "ExtractImagePatches" not in ops
