@@ -41,7 +41,8 @@ class SessionLoop:
             train_op = spec.train_op
             if config.check_numerics:
                 train_op = tf.group(train_op, tf.compat.v1.add_check_numerics_ops())
-            saver = tf.compat.v1.train.Saver(max_to_keep=config.keep_checkpoint_max)
+            # Relative paths in the `checkpoint` file: a model_dir moved or copied elsewhere still resumes.
+            saver = tf.compat.v1.train.Saver(max_to_keep=config.keep_checkpoint_max, save_relative_paths=True)
             scaffold = tf.compat.v1.train.Scaffold(saver=saver)
             # The model's hooks first: a broadcast among them must run before the others read the global step.
             hooks = [*spec.hooks, tf.compat.v1.train.StopAtStepHook(last_step=max_steps),
