@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 # The smoke settings (ci/smoke.toml): 32 px, 10 classes + background, batch 16, a few steps.
 SMOKE = ["--image_size=32", "--num_classes=11", "--batch_size=16", "--num_train_samples=320",
          "--iterations_per_loop=5", "--learning_rate=0.05", "--warmup_epochs=1", "--batch_norm_decay=0.9"]
-LEARN_STEPS = 90
+LEARN_STEPS = 120
 
 
 def test_missing_data_path_and_help(model_copy):
@@ -33,8 +33,9 @@ def test_full_launcher_learns_to_90_percent_top1(model_copy, tmp_path):
     """10 classes, 640 training / 200 validation images at 48x48, LEARN_STEPS steps of batch 32, evaluated by
     the launcher on the EMA weights. Holds on every CPU kind: the precision is float32 by request (MobileNet
     trains float32 on every CPU anyway), and the seeded input stream is the same on every run, so runs differ
-    only by float32 rounding; 90 steps measured 100 % (RESULTS.md). At 32x32 the last feature map is 1x1 and
-    learning is much slower."""
+    only by float32 rounding. Measured (RESULTS.md): 90 steps gave 0.94-0.975 over three seeds, too close to
+    the threshold for a rounding-level difference, so 120. At 32x32 the last feature map is 1x1 and learning
+    is much slower."""
     data = slim_imagenet.generate(str(tmp_path / "data"), train_count=640, validation_count=200, image_size=48)
     proc = run(["bash", "train_full_1p.sh", f"--data_path={data}", f"--max_train_steps={LEARN_STEPS}", "--bogus=1",
                 "--image_size=48", "--num_classes=11", "--batch_size=32", "--num_train_samples=640",
