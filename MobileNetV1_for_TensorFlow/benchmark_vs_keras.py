@@ -3,7 +3,7 @@
     python benchmark_vs_keras.py [--data_path=DIR] [--batch_size=64] [--steps=12] [--keras_steps=8]
 
 1. Runs test/train_performance_1p.sh at 224x224, 1001 classes, on --data_path (default: synthetic slim
-   TFRecords of about 256 px written by ci/datasets/slim_imagenet.py into a temporary folder), output in
+   TFRecords of about 256 px written by tests/synthetic/slim_imagenet.py into a temporary folder), output in
    test/output/benchmark/. Its images/sec is the launcher's ActualFPS (first logging interval left out).
 2. Trains keras.applications.MobileNet(weights=None, classes=1001) with SGD+momentum on in-memory random
    batches of the same size (no input pipeline: the peer's number is an upper bound of what it would do on
@@ -19,6 +19,8 @@ import sys
 import tempfile
 
 MODEL_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(MODEL_DIR, "tests"))
+from synthetic import slim_imagenet  # noqa: E402  (the tests' generator: this folder stays self-contained)
 KERAS_PEER = r"""
 import os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,9 +43,6 @@ print(f"keras images/sec: {batch * steps / (time.time() - start):.2f}")
 
 
 def synthetic_data(folder):
-    sys.path.insert(0, os.path.dirname(MODEL_DIR))
-    from ci.datasets import slim_imagenet
-
     return slim_imagenet.generate(folder, train_count=160, validation_count=10, train_shards=4,
                                   validation_shards=1, image_size=256)
 

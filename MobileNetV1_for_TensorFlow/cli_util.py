@@ -10,6 +10,10 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ start-up and runtime chatter; errors reach Python
 
+import tensorflow as tf  # noqa: E402  (after the log level, which TensorFlow reads once at import)
+
+from dataloader import data_provider  # noqa: E402
+
 
 class UserError(Exception):
     pass
@@ -59,16 +63,12 @@ def parse(parser, argv):
     return args
 
 
-def main_wrapper(main, prog):
-    """Runs main(argv) and turns user errors and data errors into the one-line form."""
-    import tensorflow as tf
-    from dataloader import data_provider
-
-    tf.compat.v1.disable_eager_execution()  # the whole model is tf.compat.v1 graph code
+def main_wrapper(main, prog, argv=None):
+    """Runs main(argv) (default: the command line) and turns user errors and data errors into the one-line form."""
     tf.get_logger().setLevel("ERROR")
     warnings.filterwarnings("ignore", category=UserWarning)  # TF1-API deprecation notices
     try:
-        status = main(sys.argv[1:])
+        status = main(sys.argv[1:] if argv is None else argv)
     except (UserError, data_provider.DataError) as err:
         print(f"[Error] {err}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ Every collective op carries a timeout, so a worker whose peer died or hangs fail
 of waiting forever (`describe_failure` turns it into one line naming the lost worker). On one host the
 launcher (test/launcher_lib.sh, start_workers) stops the survivors as soon as one worker exits badly.
 
-Use in a tf.compat.v1 training script (estimator_impl.py and train.py do exactly this):
+Use in a tf.compat.v1 training script (mobilenet_device.py and session_loop.py do exactly this):
 
     cluster = Cluster.from_environ()                  # None: train as one process
     check_ports_free(cluster)

@@ -14,9 +14,12 @@ import re
 import sys
 
 import cli_util
+import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 from cli_util import UserError
-
-import tensorflow as tf  # noqa: E402  (after cli_util sets the C++ log level)
+from dataloader import data_provider
+from nets import nets_factory
+from nets.slim_compat import slim
+from preprocessing import preprocessing_factory
 
 
 def build_parser():
@@ -28,10 +31,8 @@ def build_parser():
     a("--eval_dir", default="./eval", help="where eval_results.txt is written")
     a("--dataset_dir", default="/opt/npu/slimImagenet")
     a("--dataset_split_name", default="validation")
-    a("--model_name", default="mobilenet_v1",
-      choices=["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"])
-    a("--preprocessing_name", default="inception_v2",
-      choices=["inception", "inception_v2", "inception_v3", "mobilenet_v1"])
+    a("--model_name", default="mobilenet_v1", choices=list(nets_factory.DEPTH_MULTIPLIERS))
+    a("--preprocessing_name", default="inception_v2", choices=list(preprocessing_factory.NAMES))
     a("--moving_average_decay", type=cli_util.unit_interval, default=None,
       help="evaluate the exponential-moving-average weights (any value in (0, 1) selects them)")
     a("--eval_image_size", type=cli_util.positive_int, default=224)
@@ -61,10 +62,6 @@ class Evaluator:
     """One inference graph; restore() + run() per checkpoint."""
 
     def __init__(self, args):
-        import estimator_impl
-        from dataloader import data_provider
-        from nets.slim_compat import slim
-
         self.args = args
         self.graph = tf.Graph()
         with self.graph.as_default():
@@ -73,15 +70,14 @@ class Evaluator:
                 args.num_classes, args.preprocessing_name, args.labels_offset)
             self.iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
             images, labels = self.iterator.get_next()
-            params = _Params(args.model_name, args.num_classes)
-            spec = estimator_impl.model_fn(images, labels, estimator_impl.PREDICT, params)
+            logits, _ = nets_factory.get_network_fn(args.model_name, args.num_classes, is_training=False)(images)
             # top_k breaks ties toward the lower class id (in_top_k would count a tie as a hit).
-            top = tf.math.top_k(spec.predictions["logits"], k=min(5, args.num_classes)).indices
+            top = tf.math.top_k(logits, k=min(5, args.num_classes)).indices
             hits = tf.cast(tf.equal(top, labels[:, tf.newaxis]), tf.int32)
             self.counts = {"images": tf.size(labels), "top1": tf.reduce_sum(hits[:, 0]),
                            "top5": tf.reduce_sum(hits),
                            "xent": tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                               labels=labels, logits=spec.predictions["logits"]))}
+                               labels=labels, logits=logits))}
             model_variables = slim.get_model_variables()
             if args.moving_average_decay:
                 ema = tf.compat.v1.train.ExponentialMovingAverage(args.moving_average_decay)
@@ -98,7 +94,8 @@ class Evaluator:
         if missing:
             hint = " (trained without --moving_average_decay?)" if self.args.moving_average_decay else ""
             raise UserError(f"--checkpoint_path {prefix}: has no variable {missing[0]}{hint}")
-        self.saver.restore(self.session, prefix)
+        with self.graph.as_default():  # Saver.restore outside its graph would take the eager path
+            self.saver.restore(self.session, prefix)
         self.session.run(self.iterator.initializer)
         totals = {k: 0.0 if k == "xent" else 0 for k in self.counts}
         batches = 0
@@ -116,20 +113,8 @@ class Evaluator:
         return totals["top1"] / count, totals["top5"] / count, totals["xent"] / count, count
 
 
-class _Params:
-    """What model_fn reads in PREDICT mode."""
-
-    def __init__(self, model_name, num_classes):
-        self.model_name = model_name
-        self.num_classes = num_classes
-        self.weight_decay = 0.0
-        self.batch_norm_decay = 0.9997  # unused at inference; the arg scope needs a value
-
-
 def main(argv):
     args = cli_util.parse(build_parser(), argv)
-    from dataloader import data_provider
-
     prefixes = checkpoints(args.checkpoint_path)
     data_provider.list_files(args.dataset_dir, args.dataset_split_name)
     evaluator = Evaluator(args)

@@ -12,7 +12,10 @@ import shutil
 import sys
 
 import cli_util
+import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 from cli_util import UserError
+from nets import nets_factory
+from nets.slim_compat import slim
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "MobilenetV1/Predictions/Reshape_1"
@@ -23,8 +26,7 @@ def build_parser():
     a = p.add_argument
     a("--checkpoint_path", required=True, help="checkpoint file, or folder (its newest checkpoint)")
     a("--output_dir", required=True)
-    a("--model_name", default="mobilenet_v1",
-      choices=["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"])
+    a("--model_name", default="mobilenet_v1", choices=list(nets_factory.DEPTH_MULTIPLIERS))
     a("--num_classes", type=cli_util.positive_int, default=1001)
     a("--image_size", type=cli_util.positive_int, default=224)
     a("--moving_average_decay", type=cli_util.unit_interval, default=None, help="export the EMA weights")
@@ -32,8 +34,6 @@ def build_parser():
 
 
 def resolve(path):
-    import tensorflow as tf
-
     prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
     if not prefix or not os.path.isfile(prefix + ".index"):
         raise UserError(f"--checkpoint_path {path}: no checkpoint found")
@@ -42,11 +42,6 @@ def resolve(path):
 
 def main(argv):
     args = cli_util.parse(build_parser(), argv)
-    import tensorflow as tf
-
-    from nets import nets_factory
-    from nets.slim_compat import slim
-
     prefix = resolve(args.checkpoint_path)
     graph = tf.Graph()
     with graph.as_default():

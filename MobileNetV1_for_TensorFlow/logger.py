@@ -23,7 +23,7 @@ class StepLogger(tf.compat.v1.train.SessionRunHook):
         self._global_batch = global_batch_size
         self._steps_per_epoch = steps_per_epoch
         self._log_path = log_path
-        self._steps_per_run = steps_per_run
+        self.steps_per_run = steps_per_run
         self._step = 0
         self._last_time = None
         self._last_step = 0
@@ -34,14 +34,14 @@ class StepLogger(tf.compat.v1.train.SessionRunHook):
         self._last_time = time.time()
 
     def before_run(self, run_context):
-        upcoming = self._step + self._steps_per_run
+        upcoming = self._step + self.steps_per_run
         if upcoming // self._every > self._step // self._every:
             return tf.compat.v1.train.SessionRunArgs(
                 {k: self._tensors[k] for k in ("loss", "total_loss", "lr")})
         return None
 
     def after_run(self, run_context, run_values):
-        self._step += self._steps_per_run
+        self._step += self.steps_per_run
         if not run_values.results:
             return
         now = time.time()

@@ -2,16 +2,26 @@
 
     python train.py --dataset_dir=/opt/npu/slimImagenet --max_train_steps=500 [flags]
 
-Flags keep slim's train_image_classifier names. Runs NPUEstimator when the Ascend adapter (npu_bridge)
-imports, else the session loop of estimator_impl.py on GPU or CPU. Checkpoints and train_log.log go to
-<model_dir>/<RANK_ID>. Several workers: RANK_SIZE > 1 with HCCL on Ascend (RANK_TABLE_FILE), elsewhere
-TF_CONFIG names the cluster (distributed.py); the 8p launchers set both.
+Flags keep slim's train_image_classifier names. mobilenet_device.py picks the runner: NPUEstimator when the
+Ascend adapter (npu_bridge) imports, else the session loop (session_loop.py) on GPU or CPU. Checkpoints and
+train_log.log go to <model_dir>/<RANK_ID>. Several workers: RANK_SIZE > 1 with HCCL on Ascend
+(RANK_TABLE_FILE), elsewhere TF_CONFIG names the cluster (distributed.py); the 8p launchers set both.
 """
 import os
 import sys
 
 import cli_util
+import distributed
+import estimator_impl
+import lr_schedule
+import mobilenet_device
+import optimizers
+import train_params
+import zoo_precision
 from cli_util import UserError
+from dataloader import data_provider
+from nets import nets_factory
+from preprocessing import preprocessing_factory
 
 
 def build_parser():
@@ -22,19 +32,16 @@ def build_parser():
     a("--max_epoch", type=cli_util.positive_int, help="epochs to train")
     a("--iterations_per_loop", type=cli_util.positive_int, default=10,
       help="steps per device loop on Ascend; the logging interval everywhere")
-    a("--model_name", default="mobilenet_v1",
-      choices=["mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025"])
+    a("--model_name", default="mobilenet_v1", choices=list(nets_factory.DEPTH_MULTIPLIERS))
     a("--moving_average_decay", type=cli_util.unit_interval, default=None,
       help="keep an exponential moving average of the model variables (e.g. 0.9999)")
     a("--label_smoothing", type=cli_util.unit_interval, default=0.1)
-    a("--preprocessing_name", default="inception_v2",
-      choices=["inception", "inception_v2", "inception_v3", "mobilenet_v1"])
+    a("--preprocessing_name", default="inception_v2", choices=list(preprocessing_factory.NAMES))
     a("--weight_decay", type=cli_util.non_negative_float, default=0.00004)
     a("--batch_size", type=cli_util.positive_int, default=256, help="per device")
-    a("--learning_rate_decay_type", default="cosine_annealing",
-      choices=["fixed", "exponential", "cosine_annealing", "polynomial"])
+    a("--learning_rate_decay_type", default="cosine_annealing", choices=list(lr_schedule.DECAYS))
     a("--learning_rate", type=cli_util.positive_float, default=0.1)
-    a("--optimizer", default="momentum", choices=["sgd", "momentum", "adam", "rmsprop", "adagrad", "adadelta", "ftrl"])
+    a("--optimizer", default="momentum", choices=list(optimizers.FACTORIES))
     a("--momentum", type=cli_util.unit_interval, default=0.9)
     a("--warmup_epochs", type=cli_util.non_negative_float, default=5.0)
     a("--end_learning_rate", type=cli_util.non_negative_float, default=0.0001, help="polynomial decay target")
@@ -54,8 +61,8 @@ def build_parser():
       help="moving-statistics decay; short runs need a smaller one (e.g. 0.9)")
     a("--model_dir", default="./results", help="checkpoints go to <model_dir>/<RANK_ID>")
     a("--keep_checkpoint_max", type=cli_util.positive_int, default=5)
-    a("--precision_mode", default="allow_mix_precision",
-      choices=["allow_mix_precision", "allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype"])
+    a("--precision_mode", default="allow_mix_precision", choices=list(zoo_precision.PRECISION_MODES),
+      help="Ascend names; off Ascend see README (MobileNet trains float32 on every CPU)")
     a("--seed", type=int, default=1)
     a("--collective_timeout", type=cli_util.positive_float, default=300.0,
       help="several workers off Ascend: seconds a worker waits for the others at a collective op before "
@@ -63,62 +70,56 @@ def build_parser():
     return p
 
 
-def main(argv):
-    args = cli_util.parse(build_parser(), argv)
+def run(args, environ=None, input_fn=None):
+    """Trains with the parsed flags and returns the newest checkpoint. environ: RANK_ID, RANK_SIZE, TF_CONFIG
+    (default os.environ); input_fn: a callable returning the training tf.data.Dataset of (images, labels),
+    called inside the training graph (default: the TFRecords of --dataset_dir)."""
+    environ = os.environ if environ is None else environ
     if (args.max_train_steps is None) == (args.max_epoch is None):
         raise UserError("--max_train_steps/--max_epoch: give exactly one of the two")
     if args.labels_offset >= args.num_classes:
         raise UserError("--labels_offset: must be smaller than --num_classes")
-    import distributed
-    import env
-    import estimator_impl
-    from dataloader import data_provider
-
     try:
-        cluster = distributed.Cluster.from_environ(timeout_seconds=args.collective_timeout)
-        environ = os.environ if cluster is None else distributed.rank_environ(cluster, os.environ)
+        cluster = distributed.Cluster.from_environ(environ, timeout_seconds=args.collective_timeout)
         if cluster:
+            environ = distributed.rank_environ(cluster, environ)
             distributed.check_ports_free(cluster)
     except distributed.ClusterError as err:
         raise UserError(str(err)) from None
     try:
-        hp = env.HyperParams(args, environ)
+        params = train_params.from_args(args, environ)
     except ValueError as err:
         raise UserError(f"RANK_ID/RANK_SIZE: {err}") from None
-    hp.on_npu = estimator_impl.npu_available()
-    if hp.rank_size > 1 and not hp.on_npu and cluster is None:
-        raise UserError("RANK_SIZE: several workers off Ascend need TF_CONFIG (a tf.distribute cluster); "
-                        "start them with test/train_*_8p.sh, or run with RANK_SIZE=1")
-    hp.cluster = None if hp.on_npu else cluster
-    data_provider.list_files(args.dataset_dir, "train")  # fail early with the one-line message
-    env.set_seeds(args.seed)
+    try:
+        device = mobilenet_device.select(args.precision_mode, params.rank_id, params.rank_size, cluster)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if input_fn is None:
+        data_provider.list_files(args.dataset_dir, "train")  # fail early with the one-line message
 
-    def input_fn(*_unused):
-        return data_provider.build_dataset(
-            args.dataset_dir, "train", args.batch_size, True, args.train_image_size, args.num_classes,
-            args.preprocessing_name, args.labels_offset, hp.rank_id, hp.rank_size, seed=args.seed + hp.rank_id)
+        def input_fn(*_estimator_arguments):
+            return data_provider.build_dataset(
+                args.dataset_dir, "train", args.batch_size, True, args.train_image_size, args.num_classes,
+                args.preprocessing_name, args.labels_offset, params.rank_id, params.rank_size,
+                seed=args.seed + params.rank_id)
 
-    print(f"mobilenet: {args.model_name}, {args.num_classes} classes, batch {args.batch_size} x {hp.rank_size} ranks, "
-          f"{hp.steps_per_epoch} steps/epoch, {hp.max_train_steps} steps, model_dir {hp.model_dir}", flush=True)
-    if hp.on_npu:
-        print(f"device: Ascend NPU via NPUEstimator, precision {args.precision_mode}", flush=True)
-        last = estimator_impl.train_on_npu(hp, input_fn, args.precision_mode)
-    else:
-        config, description = estimator_impl.session_config(args.precision_mode)
-        master = ""
-        if hp.cluster:
-            config = distributed.session_config(hp.cluster, config)
-            master = distributed.start_server(hp.cluster, config).target
-            description += (f"; worker {hp.rank_id} of {hp.rank_size} ({hp.cluster.workers[hp.rank_id]}), "
-                            f"gradients all-reduced by TensorFlow collective ops")
-        print(f"device: {description}; session loop", flush=True)
-        try:
-            last = estimator_impl.SessionLoop(hp, input_fn, config, master).train()
-        except distributed.PEER_ERRORS as err:
-            if hp.cluster is None or data_provider.explain(err):
-                raise
-            raise UserError(f"train.py: {distributed.describe_failure(hp.cluster, err)}") from None
+    train_params.set_seeds(args.seed)
+    print(device.describe(), flush=True)
+    print(f"mobilenet: {args.model_name}, {args.num_classes} classes, batch {args.batch_size} x {params.rank_size} "
+          f"ranks, {params.steps_per_epoch} steps/epoch, {params.max_train_steps} steps, model_dir {params.model_dir}",
+          flush=True)
+    try:
+        last = estimator_impl.train(params, input_fn, device)
+    except distributed.PEER_ERRORS as err:
+        if device.cluster is None or data_provider.explain(err):
+            raise
+        raise UserError(f"train.py: {distributed.describe_failure(device.cluster, err)}") from None
     print(f"last checkpoint: {last}", flush=True)
+    return last
+
+
+def main(argv):
+    run(cli_util.parse(build_parser(), argv))
     return 0
 
 

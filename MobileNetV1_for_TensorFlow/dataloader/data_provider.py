@@ -1,7 +1,9 @@
 """tf.data input for slim ImageNet TFRecords (train-XXXXX-of-NNNNN / validation-XXXXX-of-NNNNN).
 
 Files are sharded across ranks (rank r of n reads files r, r+n, ...; record-level when there are fewer
-files than ranks), read interleaved in parallel, decoded and preprocessed in parallel. A label outside
+files than ranks), read interleaved in parallel, decoded and preprocessed in parallel. With a seed the
+training stream is reproducible: seeded shuffles, an interleave that keeps its order, and a per-image seed for
+the random crop, flip and colour changes (stateless ops). A label outside
 [0, num_classes) after subtracting labels_offset stops the run with a clear error (see explain()).
 """
 import glob
@@ -70,16 +72,23 @@ def build_dataset(dataset_dir, split_name, batch_size, is_training, image_size, 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if is_training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    # deterministic=True keeps the files' cycle order, so a seeded run reads the same stream every time.
     dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                                 num_parallel_calls=AUTOTUNE, deterministic=not is_training)
+                                 num_parallel_calls=AUTOTUNE, deterministic=True)
     if shard_records:
         dataset = dataset.shard(rank_size, rank_id)
     if is_training:
         dataset = dataset.shuffle(max(4 * batch_size, 1024), seed=seed).repeat()
+        # A seed per image: its crop, flip and colours then do not depend on which parallel call ran first.
+        dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.random(seed=seed)))
 
-    def decode(serialized):
-        encoded, boxes, label = parse(serialized, num_classes, labels_offset)
-        return preprocess(encoded, image_size, image_size, bbox=boxes if is_training else None), label
+        def decode(serialized, image_seed):
+            encoded, boxes, label = parse(serialized, num_classes, labels_offset)
+            return preprocess(encoded, image_size, image_size, bbox=boxes, seed=tf.stack([image_seed, 0])), label
+    else:
+        def decode(serialized):
+            encoded, _, label = parse(serialized, num_classes, labels_offset)
+            return preprocess(encoded, image_size, image_size), label
 
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=is_training if drop_remainder is None else drop_remainder)

@@ -2,17 +2,19 @@
 
 Train: random crop guided by the record's object boxes (whole image when it has none), resize, random
 flip, colour distortion, scale to [-1, 1]. Eval: central crop of 87.5 %, resize, scale to [-1, 1].
-Both take the encoded JPEG so the train crop is decoded directly (decode_and_crop_jpeg).
+Both take the encoded JPEG so the train crop is decoded directly (decode_and_crop_jpeg). The train path
+draws its randomness from stateless ops keyed by a per-image seed, so that a seeded input pipeline gives
+the same images whatever the order in which parallel calls run.
 """
 import tensorflow as tf
 
 WHOLE_IMAGE = [[[0.0, 0.0, 1.0, 1.0]]]
 
 
-def distort_color(image):
+def distort_color(image, seeds):
     """Brightness and saturation changes (slim's fast mode, ordering 0); image float in [0, 1]."""
-    image = tf.image.random_brightness(image, max_delta=32.0 / 255.0)
-    image = tf.image.random_saturation(image, lower=0.5, upper=1.5)
+    image = tf.image.stateless_random_brightness(image, max_delta=32.0 / 255.0, seed=seeds[0])
+    image = tf.image.stateless_random_saturation(image, lower=0.5, upper=1.5, seed=seeds[1])
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
@@ -21,16 +23,18 @@ def _scale_to_unit_range(image):
     return (image - 0.5) * 2.0
 
 
-def preprocess_for_train(encoded, height, width, bbox=None, min_object_covered=0.1,
+def preprocess_for_train(encoded, height, width, seed, bbox=None, min_object_covered=0.1,
                          aspect_ratio_range=(0.75, 1.33), area_range=(0.05, 1.0), max_attempts=100):
-    """bbox: float [1, num_boxes, 4] (ymin, xmin, ymax, xmax) or None/empty for the whole image."""
+    """seed: int64 [2], this image's; bbox: float [1, num_boxes, 4] (ymin, xmin, ymax, xmax) or None/empty
+    for the whole image."""
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
     if bbox is None:
         bbox = tf.constant(WHOLE_IMAGE, tf.float32)
     else:
         bbox = tf.cond(tf.shape(bbox)[1] > 0, lambda: bbox, lambda: tf.constant(WHOLE_IMAGE, tf.float32))
     shape = tf.image.extract_jpeg_shape(encoded)
-    begin, size, _ = tf.image.sample_distorted_bounding_box(
-        shape, bounding_boxes=bbox, min_object_covered=min_object_covered,
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, bounding_boxes=bbox, seed=seeds[0], min_object_covered=min_object_covered,
         aspect_ratio_range=aspect_ratio_range, area_range=area_range, max_attempts=max_attempts,
         use_image_if_no_bounding_boxes=True)
     crop_window = tf.stack([begin[0], begin[1], size[0], size[1]])
@@ -38,8 +42,8 @@ def preprocess_for_train(encoded, height, width, bbox=None, min_object_covered=0
     image = tf.image.convert_image_dtype(image, tf.float32)
     image = tf.image.resize(image, [height, width], method=tf.image.ResizeMethod.BILINEAR)
     image.set_shape([height, width, 3])
-    image = tf.image.random_flip_left_right(image)
-    image = distort_color(image)
+    image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+    image = distort_color(image, seeds[2:])
     return _scale_to_unit_range(image)
 
 
@@ -53,7 +57,7 @@ def preprocess_for_eval(encoded, height, width, central_fraction=0.875):
     return _scale_to_unit_range(image)
 
 
-def preprocess_image(encoded, height, width, is_training=False, bbox=None):
+def preprocess_image(encoded, height, width, is_training=False, bbox=None, seed=None):
     if is_training:
-        return preprocess_for_train(encoded, height, width, bbox)
+        return preprocess_for_train(encoded, height, width, seed, bbox)
     return preprocess_for_eval(encoded, height, width)

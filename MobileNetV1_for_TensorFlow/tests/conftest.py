@@ -1,4 +1,7 @@
-"""MobileNetV1 test fixtures: synthetic slim TFRecords, a copy of the model folder, subprocess runners."""
+"""MobileNetV1 test fixtures: synthetic slim TFRecords, in-process entry points, a copy of the model folder
+and subprocess runners for the launcher tests."""
+import contextlib
+import io
 import os
 import pathlib
 import shutil
@@ -10,11 +13,17 @@ import pytest
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, MODEL_DIR)
 
+import cli_util  # noqa: E402
 from synthetic import slim_imagenet  # noqa: E402
 
 # Small settings every training run in the tests shares: 11 outputs (10 classes + background), 32 px.
 SMALL = ["--num_classes=11", "--train_image_size=32", "--batch_size=16", "--iterations_per_loop=5",
          "--batch_norm_decay=0.9", "--learning_rate=0.05", "--warmup_epochs=1"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs launchers or entry scripts as subprocesses, SIGKILL/resume, "
+                                       "several workers, or learning to an accuracy threshold")
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +37,25 @@ def model_copy(tmp_path):
     """The model folder without outputs and tests: launcher runs write into the copy's test/output."""
     skip = shutil.ignore_patterns("output", "__pycache__", "tests", "results")
     return pathlib.Path(shutil.copytree(MODEL_DIR, tmp_path / "MobileNetV1_for_TensorFlow", ignore=skip))
+
+
+def call(module, *argv):
+    """Runs an entry script's main in this process as its command line would: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli_util.main_wrapper(module.main, f"{module.__name__}.py", list(argv))
+        except SystemExit as exit_:  # argparse rejected a flag
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def one_error_line(status, stdout, stderr):
+    assert status != 0, stdout[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1, stderr[-2000:]
+    return errors[0]
 
 
 def environment(**extra):
@@ -51,3 +79,7 @@ def last_value(text, key):
     lines = [line for line in text.splitlines() if line.startswith(key)]
     assert lines, f"no line starting with {key!r} in:\n{text[-2000:]}"
     return float(lines[-1][len(key):].strip().strip("[]"))
+
+
+def steps_logged(text):
+    return [int(line.split()[0][len("step:"):]) for line in text.splitlines() if line.startswith("step:")]

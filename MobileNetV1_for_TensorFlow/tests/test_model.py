@@ -1,14 +1,19 @@
-"""Units: the network (parameter count from the layer table, end points, names), LR schedule, sharding."""
+"""Units: the network (parameter count from the layer table, end points, names), the lr rule, parameters and
+flag choices, sharding and the input pipeline."""
 import math
-import types
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import env
+import lr_schedule
+import optimizers
+import train
+import train_params
+import zoo_precision
 from dataloader import data_provider
-from nets import mobilenet_v1, nets_factory
+from nets import nets_factory
 
 # The paper's table: conv 3x3/2 to 32, then (stride, output channels) of the 13 separable blocks.
 BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512)] + [(1, 512)] * 5 + [(2, 1024), (1, 1024)]
@@ -90,58 +95,83 @@ def test_batch_norm_trains_and_updates_moving_statistics():
     assert np.all(before == 0) and np.any(after != 0)
 
 
-def hyper(**overrides):
-    flags = dict(batch_size=32, num_train_samples=3200, max_epoch=None, max_train_steps=1000, warmup_epochs=2,
-                 num_epochs_per_decay=2.0, learning_rate=0.4, learning_rate_decay_type="cosine_annealing",
-                 learning_rate_decay_factor=0.94, end_learning_rate=0.0001, model_dir="results")
-    flags.update(overrides)
-    return env.HyperParams(types.SimpleNamespace(**flags), environ={"RANK_ID": "0", "RANK_SIZE": "1"})
-
-
-def lr_values(hp, steps):
-    graph = tf.Graph()
-    with graph.as_default():
-        step = tf.compat.v1.placeholder(tf.int64, [])
-        lr = env.learning_rate(step, hp)
-        with tf.compat.v1.Session() as session:
-            return [float(session.run(lr, {step: s})) for s in steps]
+def schedule(**overrides):
+    """100 steps per epoch, 10 epochs, 2 of warm-up (200 steps)."""
+    fields = dict(kind="cosine_annealing", learning_rate=0.4, steps_per_epoch=100, total_epochs=10, warmup_epochs=2,
+                  decay_steps=200, decay_factor=0.94, end_learning_rate=0.0001)
+    fields.update(overrides)
+    return lr_schedule.Schedule(**fields)
 
 
 def test_cosine_with_warmup_matches_the_formula():
-    hp = hyper()  # 100 steps per epoch, 10 epochs, 2 of warm-up
-    assert (hp.steps_per_epoch, hp.total_epochs, hp.warmup_steps) == (100, 10, 200)
+    s = schedule()
+    assert s.warmup_steps == 200
     steps = [0, 99, 199, 200, 299, 300, 550, 999]
     expected = []
-    for s in steps:
-        if s < 200:
-            expected.append(0.4 * (s + 1) / 200)
+    for step in steps:
+        if step < 200:
+            expected.append(0.4 * (step + 1) / 200)
         else:
-            epoch = s // 100
+            epoch = step // 100
             expected.append(0.5 * 0.4 * (1 + math.cos(math.pi * (epoch - 2) / 8)))
-    assert lr_values(hp, steps) == pytest.approx(expected, rel=1e-5)
+    assert lr_schedule.rate(np.array(steps, np.float64), s) == pytest.approx(expected, rel=1e-12)
     # Constant within an epoch after warm-up, falling toward 0 at the end.
-    values = lr_values(hp, [300, 399, 400, 999])
+    values = lr_schedule.rate(np.array([300.0, 399.0, 400.0, 999.0]), s)
     assert values[0] == values[1] > values[2] > values[3] > 0
 
 
 def test_other_schedules():
-    assert lr_values(hyper(learning_rate_decay_type="fixed", warmup_epochs=0), [0, 900]) == pytest.approx([0.4, 0.4])
-    exp = lr_values(hyper(learning_rate_decay_type="exponential", warmup_epochs=0), [199, 200, 450])
-    assert exp == pytest.approx([0.4, 0.4 * 0.94, 0.4 * 0.94 ** 2], rel=1e-5)
-    poly = lr_values(hyper(learning_rate_decay_type="polynomial", warmup_epochs=0), [0, 100, 200, 500])
-    assert poly == pytest.approx([0.4, 0.2 + 0.00005, 0.0001, 0.0001], rel=1e-4)
+    rate = lambda steps, **kw: lr_schedule.rate(np.array(steps, np.float64), schedule(warmup_epochs=0, **kw))  # noqa: E731
+    assert rate([0, 900], kind="fixed") == pytest.approx([0.4, 0.4])
+    assert rate([199, 200, 450], kind="exponential") == pytest.approx([0.4, 0.4 * 0.94, 0.4 * 0.94 ** 2])
+    assert rate([0, 100, 200, 500], kind="polynomial") == pytest.approx([0.4, 0.2 + 0.00005, 0.0001, 0.0001])
 
 
-def test_ranks_set_global_batch_and_epoch_length():
-    flags = types.SimpleNamespace(batch_size=256, num_train_samples=1281167, max_epoch=2, max_train_steps=None,
-                                  warmup_epochs=5, num_epochs_per_decay=2.0, model_dir="results")
-    hp = env.HyperParams(flags, environ={"RANK_ID": "3", "RANK_SIZE": "8"})
-    assert hp.global_batch_size == 2048
-    assert hp.steps_per_epoch == 1281167 // 2048
-    assert hp.max_train_steps == 2 * (1281167 // 2048)
-    assert hp.model_dir.endswith("results/3")
-    with pytest.raises(ValueError):
-        env.HyperParams(flags, environ={"RANK_ID": "8", "RANK_SIZE": "8"})
+@pytest.mark.parametrize("kind", sorted(lr_schedule.DECAYS))
+def test_graph_learning_rate_is_the_same_rule(kind):
+    """The tensor the training graph uses against the NumPy evaluation of the same rule: float32 against float64,
+    so within float32 rounding (relative 1e-6, and 1e-7 absolute where the cosine reaches 0)."""
+    s = schedule(kind=kind)
+    steps = [0, 1, 150, 199, 200, 201, 399, 400, 555, 999, 1500]
+    with tf.Graph().as_default():
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = lr_schedule.tensor(step, s)
+        with tf.compat.v1.Session() as session:
+            graph_values = [float(session.run(lr, {step: value})) for value in steps]
+    assert lr.op.name == "learning_rate"
+    assert graph_values == pytest.approx(lr_schedule.rate(np.array(steps, np.float64), s), rel=1e-6, abs=1e-7)
+
+
+def parse(*flags):
+    return train.build_parser().parse_args(["--max_train_steps=1000", *flags])
+
+
+def test_params_from_flags_and_ranks():
+    args = train.build_parser().parse_args([
+        "--batch_size=256", "--max_epoch=2", "--warmup_epochs=5", "--model_dir=results",
+        "--restore_exclude=MobilenetV1/Logits/, MobilenetV1/AuxLogits"])
+    params = train_params.from_args(args, {"RANK_ID": "3", "RANK_SIZE": "8"})
+    assert params.global_batch_size == 2048
+    assert params.steps_per_epoch == 1281167 // 2048
+    assert params.max_train_steps == 2 * (1281167 // 2048)
+    assert params.schedule.total_epochs == 2 and params.schedule.warmup_steps == 5 * (1281167 // 2048)
+    assert params.model_dir == os.path.join("results", "3")
+    assert params.restore_exclude == ("MobilenetV1/Logits/", "MobilenetV1/AuxLogits")
+    with pytest.raises(ValueError, match="RANK_ID 8 is not in 0..RANK_SIZE-1"):
+        train_params.from_args(args, {"RANK_ID": "8", "RANK_SIZE": "8"})
+
+
+def test_flag_choices_come_from_the_factories():
+    """Every choice train.py offers builds: the lists are the factories' own keys, not copies."""
+    for name in optimizers.FACTORIES:
+        assert isinstance(optimizers.build(parse(f"--optimizer={name}").optimizer, 0.1, 0.9),
+                          tf.compat.v1.train.Optimizer)
+    for name in lr_schedule.DECAYS:
+        assert parse(f"--learning_rate_decay_type={name}").learning_rate_decay_type == name
+    for name in nets_factory.DEPTH_MULTIPLIERS:
+        assert parse(f"--model_name={name}").model_name == name
+    assert set(zoo_precision.PRECISION_MODES) == {
+        parse(f"--precision_mode={mode}").precision_mode for mode in zoo_precision.PRECISION_MODES}
 
 
 def test_file_level_sharding_covers_every_file_once():
@@ -152,15 +182,29 @@ def test_file_level_sharding_covers_every_file_once():
     assert data_provider.shard_files(files[:2], 1, 4) == (files[:2], True)
 
 
-def test_pipeline_output(small_data):
-    graph = tf.Graph()
-    with graph.as_default():
-        images, labels = tf.compat.v1.data.make_one_shot_iterator(
-            data_provider.build_dataset(small_data, "train", 8, True, 48, 11)).get_next()
-        eval_images, _ = tf.compat.v1.data.make_one_shot_iterator(
-            data_provider.build_dataset(small_data, "validation", 8, False, 48, 11)).get_next()
+def first_batches(data, seed, count=2):
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(seed)
+        batch = tf.compat.v1.data.make_one_shot_iterator(
+            data_provider.build_dataset(data, "train", 8, True, 48, 11, seed=seed)).get_next()
         with tf.compat.v1.Session() as session:
-            x, y, e = session.run([images, labels, eval_images])
-    assert x.shape == (8, 48, 48, 3) and e.shape == (8, 48, 48, 3)
+            return [session.run(batch) for _ in range(count)]
+
+
+def test_pipeline_output_and_seeded_reproducibility(small_data):
+    """The training stream (parallel reads, random crops, flips and colours) is the same for the same seed."""
+    (x, y), second = first_batches(small_data, seed=3)
+    assert x.shape == (8, 48, 48, 3)
     assert -1.0 <= x.min() < 0 < x.max() <= 1.0
     assert set(y.tolist()) <= set(range(1, 11))
+    again = first_batches(small_data, seed=3)
+    for (a_images, a_labels), (b_images, b_labels) in zip([(x, y), second], again):
+        np.testing.assert_array_equal(a_images, b_images)
+        np.testing.assert_array_equal(a_labels, b_labels)
+    other = first_batches(small_data, seed=4, count=1)[0]
+    assert not np.array_equal(other[0], x)
+    with tf.Graph().as_default():
+        images, _ = tf.compat.v1.data.make_one_shot_iterator(
+            data_provider.build_dataset(small_data, "validation", 8, False, 48, 11)).get_next()
+        with tf.compat.v1.Session() as session:
+            assert session.run(images).shape == (8, 48, 48, 3)
