@@ -75,7 +75,7 @@ class Local:
         if self.precision.device == "GPU":
             config.gpu_options.allow_growth = True
         self.precision.apply_to_session_config(config)
-        return distributed.session_config(self.cluster, config) if self.cluster else config
+        return self.cluster.session_config(config) if self.cluster else config
 
     def run_config(self, model_dir, save_checkpoints_steps, keep_checkpoint_max, iterations_per_loop, seed,
                    over_dump):
@@ -87,11 +87,11 @@ class Local:
             check_numerics=over_dump, is_chief=self.cluster is None or self.cluster.is_chief)
 
     def estimator(self, model_fn, run_config):
-        master = distributed.start_server(self.cluster, run_config.session_config).target if self.cluster else ""
+        master = self.cluster.connect(run_config.session_config)[1] if self.cluster else ""
         return session_loop.SessionLoop(model_fn, run_config, master)
 
     def wrap_optimizer(self, optimizer):
-        return distributed.AllReduceOptimizer(optimizer, self.cluster) if self.cluster else optimizer
+        return self.cluster.optimizer(optimizer) if self.cluster else optimizer
 
     def synchronize(self, step_op, variables):
         """Each worker updated these (batch-norm moving statistics) from its own batch; their mean after the
@@ -99,10 +99,10 @@ class Local:
         if not self.cluster:
             return step_op
         with tf.control_dependencies([step_op]):
-            return distributed.average_in_place(self.cluster, variables)
+            return self.cluster.average_in_place(variables)
 
     def broadcast_hooks(self):
-        return [distributed.BroadcastHook(self.cluster)] if self.cluster else []
+        return [BroadcastHook(self.cluster)] if self.cluster else []
 
 
 class Ascend:
@@ -159,3 +159,29 @@ class Ascend:
 
         # Its op runs once the session exists, i.e. after initialisation or restore: rank 0's values win.
         return [NPUBroadcastGlobalVariablesHook(root_rank=0, index=self.rank_id)]
+
+
+class BroadcastHook(tf.compat.v1.train.SessionRunHook):
+    """Sets every global variable to worker 0's value once the session is initialised or restored, and prints
+    a digest of the model variables then and at the end: equal digests in every worker's log show that the
+    workers started from and ended with bit-identical weights."""
+
+    def __init__(self, cluster):
+        self._cluster = cluster
+        self._op = None
+        self._variables = None
+
+    def begin(self):
+        self._op = self._cluster.broadcast(tf.compat.v1.global_variables())
+        self._variables = tf.compat.v1.model_variables()
+
+    def _print_digest(self, session, when):
+        print(f"worker {self._cluster.index}: weights digest {when}: "
+              f"{distributed.digest(session.run(self._variables))}", flush=True)
+
+    def after_create_session(self, session, coord):
+        session.run(self._op)
+        self._print_digest(session, "after broadcast")
+
+    def end(self, session):
+        self._print_digest(session, "at end")

@@ -82,8 +82,8 @@ def run(args, environ=None, input_fn=None):
     try:
         cluster = distributed.Cluster.from_environ(environ, timeout_seconds=args.collective_timeout)
         if cluster:
-            environ = distributed.rank_environ(cluster, environ)
-            distributed.check_ports_free(cluster)
+            environ = cluster.rank_environ(environ)
+            cluster.check_port_free()
     except distributed.ClusterError as err:
         raise UserError(str(err)) from None
     try:
@@ -113,7 +113,7 @@ def run(args, environ=None, input_fn=None):
     except distributed.PEER_ERRORS as err:
         if device.cluster is None or data_provider.explain(err):
             raise
-        raise UserError(f"train.py: {distributed.describe_failure(device.cluster, err)}") from None
+        raise UserError(f"train.py: {device.cluster.describe_failure(err)}") from None
     print(f"last checkpoint: {last}", flush=True)
     return last
 

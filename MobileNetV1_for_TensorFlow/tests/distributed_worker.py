@@ -13,6 +13,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import distributed  # noqa: E402
+import mobilenet_device  # noqa: E402
 
 STEPS, LEARNING_RATE, MOMENTUM = 5, 0.1, 0.9
 
@@ -32,14 +33,13 @@ def main(out_path):
     weights = tf.compat.v1.get_variable("w", [4, 1])
     statistic = tf.compat.v1.get_variable("mean", [4], initializer=tf.zeros_initializer(), trainable=False)
     loss = tf.reduce_mean(tf.square(tf.matmul(features[mine], weights) - targets[mine]))
-    opt = distributed.AllReduceOptimizer(tf.compat.v1.train.MomentumOptimizer(LEARNING_RATE, MOMENTUM), cluster)
+    opt = cluster.optimizer(tf.compat.v1.train.MomentumOptimizer(LEARNING_RATE, MOMENTUM))
     update = statistic.assign(0.5 * statistic + 0.5 * tf.reduce_mean(features[mine], axis=0))
-    config = distributed.session_config(cluster, tf.compat.v1.ConfigProto())
-    master = distributed.start_server(cluster, config).target
+    config, master = cluster.connect(tf.compat.v1.ConfigProto())
     step = opt.minimize(loss)
     with tf.control_dependencies([step, update]):
-        step = distributed.average_in_place(cluster, [statistic])
-    hooks = [distributed.BroadcastHook(cluster)]
+        step = cluster.average_in_place([statistic])
+    hooks = [mobilenet_device.BroadcastHook(cluster)]
     with tf.compat.v1.train.SingularMonitoredSession(hooks=hooks, master=master, config=config) as session:
         start = session.run(weights)
         for _ in range(STEPS):

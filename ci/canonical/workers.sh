@@ -128,7 +128,7 @@ run_workers() {
         sleep 1
         for rank in "${!worker_pids[@]}"; do
             ! kill -0 "${worker_pids[$rank]}" 2>/dev/null || continue
-            wait "${worker_pids[$rank]}"
+            wait "${worker_pids[$rank]}" 2>/dev/null  # bash would print the killed job's whole command line
             status=$?
             unset "worker_pids[$rank]"
             [ $status -ne 0 ] || continue
