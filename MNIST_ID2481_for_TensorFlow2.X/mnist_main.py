@@ -66,6 +66,19 @@ def counted(datasets_override):
     return splits
 
 
+def build(strategy, values, rank_size, precision):
+    """Model, optimizer and their checkpoint under the strategy, restored from the newest epoch checkpoint of
+    --model_dir if any; returns them with the number of epochs already trained."""
+    with strategy.scope():
+        model = create_model()
+        optimizer = mnist_device.wrap_optimizer(training.create_optimizer(values.learning_rate, values.momentum),
+                                                rank_size, precision)
+        optimizer.build(model.trainable_variables)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        initial_epoch = checkpoints.restore(checkpoint, values.model_dir)
+    return model, optimizer, checkpoint, initial_epoch
+
+
 def run(values, datasets_override=None):
     """Trains, evaluates and exports as the flags `values` say; returns the run stats. datasets_override:
     (train, test) unbatched datasets of (float32 [28, 28, 1] image in [0, 1], int label) used instead of
@@ -77,10 +90,6 @@ def run(values, datasets_override=None):
                                    values.mul_device_id, values.collective_timeout, mnist_device.is_ascend())
     if values.seed is not None:
         keras.utils.set_random_seed(values.seed)
-    if placement.chief:
-        if values.clean:
-            shutil.rmtree(values.model_dir, ignore_errors=True)
-        os.makedirs(values.model_dir, exist_ok=True)
     print(placement.describe(values.batch_size), flush=True)
     replica_batch = placement.replica_batch(values.batch_size)
     train, test, train_steps, eval_steps = mnist_data.pipelines(
@@ -91,29 +100,26 @@ def run(values, datasets_override=None):
           f"({'static' if values.eval_static else 'dynamic'})", flush=True)
 
     strategy = placement.strategy
-    with strategy.scope():
-        model = create_model()
-        optimizer = mnist_device.wrap_optimizer(training.create_optimizer(values.learning_rate, values.momentum),
-                                                placement.rank_size, precision)
-        optimizer.build(model.trainable_variables)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        initial_epoch = checkpoints.restore(checkpoint, values.model_dir)
+    if placement.chief:  # rank 0 alone writes to --model_dir
+        if values.clean:
+            shutil.rmtree(values.model_dir, ignore_errors=True)
+        os.makedirs(values.model_dir, exist_ok=True)
+    model, optimizer, checkpoint, initial_epoch = build(strategy, values, placement.rank_size, precision)
     mnist_device.broadcast(model.trainable_variables, placement.rank_size)
     distribution.check_same_start(placement, model)
 
-    logger = reporting.StepLogger(values.batch_size, first_step=initial_epoch * train_steps)
-    callbacks = [logger]
+    callbacks = [reporting.StepLogger(values.batch_size, first_step=initial_epoch * train_steps)]
     if placement.chief:
-        callbacks = [checkpoints.EpochCheckpoint(checkpoint, values.model_dir), logger,
-                     reporting.EpochSummaries(values.model_dir)]
+        callbacks += [checkpoints.EpochCheckpoint(checkpoint, values.model_dir),
+                      reporting.EpochSummaries(values.model_dir)]
     loop = training.TrainingLoop(strategy, model, optimizer, train, test,
                                  global_batch=replica_batch * strategy.num_replicas_in_sync)
     trained = loop.fit(callbacks, values.train_epochs, initial_epoch, train_steps, eval_steps,
                        values.epochs_between_evals)
     eval_loss, eval_accuracy = reporting.timed_evaluation(loop.evaluate, eval_steps)
     print(f"weights sha256 final: {distribution.weights_digest(model)}", flush=True)
-    stats = {"accuracy_top_1": float(eval_accuracy), "eval_loss": float(eval_loss),
-             "loss": trained.get("loss"), "training_accuracy_top_1": trained.get("sparse_categorical_accuracy")}
+    stats = {"accuracy_top_1": eval_accuracy, "eval_loss": eval_loss, "loss": trained.get("loss"),
+             "training_accuracy_top_1": trained.get("sparse_categorical_accuracy")}
     print(f"Run stats: {stats}", flush=True)
     if placement.chief:
         checkpoints.export_saved_model(model, values.model_dir)
