@@ -44,15 +44,14 @@ def create_model():
     ], name="mnist")
 
 
-def load_data(values):
-    """{split: (dataset, examples)} from --data_dir; with the folder missing, --download=True fails at once
-    (no network access here)."""
+def locate_data(values):
+    """{split: (files, examples)} of --data_dir; with the folder missing, --download=True fails at once (no
+    network access here)."""
     folder = os.path.join(values.data_dir, "mnist", mnist_data.VERSION)
     if values.download and not os.path.isfile(os.path.join(folder, "dataset_info.json")):
         raise UsageError(f"--download=True: {folder} is missing and cannot be downloaded here (no network); "
                          "prepare it with tensorflow_datasets elsewhere and pass --download=False")
-    return {split: (mnist_data.load_split(files), count)
-            for split, (files, count) in mnist_data.describe(values.data_dir).items()}
+    return mnist_data.describe(values.data_dir)
 
 
 def counted(datasets_override):
@@ -83,11 +82,14 @@ def run(values, datasets_override=None):
     """Trains, evaluates and exports as the flags `values` say; returns the run stats. datasets_override:
     (train, test) unbatched datasets of (float32 [28, 28, 1] image in [0, 1], int label) used instead of
     --data_dir, as tensorflow/models `official` mnist_main.run allows."""
-    splits = counted(datasets_override) if datasets_override else load_data(values)
+    files = None if datasets_override else locate_data(values)
     num_gpus = mnist_device.gpu_count(values.num_gpus)
     precision = mnist_device.set_up(values, num_gpus)
+    # Before any TensorFlow op: a cluster strategy configures the runtime's collectives at start-up.
     placement = distribution.place(values.distribution_strategy, num_gpus, values.mul_rank_size,
                                    values.mul_device_id, values.collective_timeout, mnist_device.is_ascend())
+    splits = counted(datasets_override) if datasets_override else {
+        split: (mnist_data.load_split(paths), count) for split, (paths, count) in files.items()}
     if values.seed is not None:
         keras.utils.set_random_seed(values.seed)
     print(placement.describe(values.batch_size), flush=True)
