@@ -1,4 +1,5 @@
-"""Reads a TFDS-prepared MNIST folder (<data_dir>/mnist/3.0.1) without needing tensorflow-datasets.
+"""Reads a TFDS-prepared MNIST folder (<data_dir>/mnist/3.0.1) without needing tensorflow-datasets, and builds
+the original input pipelines.
 
 Shard names and counts come from dataset_info.json (TFDS 4.x `shardLengths` + `filepathTemplate`, or the
 older `numShards` + `statistics.numExamples`); the features file may be `features.json` (current TFDS) or
@@ -10,7 +11,10 @@ import struct
 
 import tensorflow as tf
 
+from errors import UsageError
+
 VERSION = "3.0.1"
+SHUFFLE_BUFFER = 50000
 DEFAULT_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 
 
@@ -95,3 +99,23 @@ def _decode(record):
 def load_split(files):
     """(image float32 [28,28,1] in [0,1], int64 label) examples of one split, in file order."""
     return tf.data.TFRecordDataset(files).map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def pipelines(splits, replica_batch, step_batch, eval_static, rank_size=1, rank_id=0, seed=None, shard_test=False):
+    """The original pipeline on {split: (unbatched dataset, number of examples)}: train = cache, repeat, shuffle,
+    batch; test = cache, repeat, batch; batches of replica_batch, step_batch images per step of this process.
+    With several ranks each takes every rank_size-th train example (and test example with shard_test).
+    Returns (train, test, train steps per epoch, eval steps)."""
+    (train, num_train), (test, num_test) = splits["train"], splits["test"]
+    if rank_size > 1:
+        train, num_train = train.shard(rank_size, rank_id), num_train // rank_size
+        if shard_test:
+            test, num_test = test.shard(rank_size, rank_id), num_test // rank_size
+    train = train.cache().repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
+    train = train.batch(replica_batch, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
+    test = test.cache().repeat()
+    test = test.batch(replica_batch, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
+    train_steps, eval_steps = num_train // step_batch, num_test // step_batch
+    if not train_steps or not eval_steps:
+        raise UsageError(f"--batch_size={step_batch}: larger than the train ({num_train}) or test ({num_test}) split")
+    return train, test, train_steps, eval_steps

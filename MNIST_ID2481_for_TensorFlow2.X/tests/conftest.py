@@ -1,4 +1,6 @@
-"""Fixtures for the MNIST TF2 tests: synthetic TFDS-layout data, an isolated model copy, CLI runners."""
+"""Fixtures for the MNIST TF2 tests: synthetic data (TFDS folders and in-memory datasets), in-process runs of
+mnist_main, an isolated model copy and CLI runners for the slow tier."""
+import ast
 import os
 import shutil
 import signal
@@ -6,19 +8,67 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(MODEL_DIR)
 REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
 sys.path.insert(0, MODEL_DIR)
 
-from synthetic import tfds_mnist  # noqa: E402
+from synthetic import digits, tfds_mnist  # noqa: E402
+
+# Two logical CPUs, so a MirroredStrategy over two replicas runs in-process (quick tier). Must precede any
+# TensorFlow op; strategies on device:CPU:0 alone see the usual single device.
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import mnist_main  # noqa: E402
+import keras  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: launchers or entry scripts as subprocesses, multi-worker clusters, "
+                                       "real-data accuracy (bash ci/test.sh --quick leaves them out)")
+
+
+def digit_dataset(count, seed):
+    """count learnable synthetic digits as an unbatched (float32 [28, 28, 1] in [0, 1], int64 label) dataset."""
+    images, labels = digits.make(count, seed)
+    return tf.data.Dataset.from_tensor_slices((images[..., None].astype("float32") / 255.0, labels.astype("int64")))
 
 
 @pytest.fixture(scope="session")
-def smoke_data(tmp_path_factory):
-    """The smoke harness's dataset: 4,096 train / 1,024 test learnable digits."""
-    return tfds_mnist.generate(str(tmp_path_factory.mktemp("tfds_smoke")))
+def small_datasets():
+    """(train, test): 512 / 128 synthetic digits for in-process runs."""
+    return digit_dataset(512, 1), digit_dataset(128, 2)
+
+
+@pytest.fixture
+def parse_flags():
+    """parse_flags(*args) parses mnist_main's flags in this process (as main does) and returns FLAGS; the
+    flags and the Keras dtype policy are reset afterwards."""
+    def parse(*args):
+        mnist_main.FLAGS.unparse_flags()
+        mnist_main.FLAGS(["mnist_main.py", *args])
+        return mnist_main.FLAGS
+
+    yield parse
+    mnist_main.FLAGS.unparse_flags()
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def main_in_process(capsys):
+    """main_in_process(*args) -> (exit status, stdout, stderr) of mnist_main.main run in this process."""
+    def main(*args):
+        mnist_main.FLAGS.unparse_flags()
+        code = mnist_main.main(["mnist_main.py", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield main
+    mnist_main.FLAGS.unparse_flags()
+    keras.mixed_precision.set_dtype_policy("float32")
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +109,6 @@ def run_main(*args, timeout=600):
 
 def run_stats(text):
     """The dict printed after 'Run stats: '."""
-    import ast
-
     lines = [line for line in text.splitlines() if line.startswith("Run stats: ")]
     assert lines, text[-2000:]
     return ast.literal_eval(lines[-1][len("Run stats: "):])

@@ -1,4 +1,5 @@
-"""Data-parallel training: the 8p launcher with 2 workers, the step's arithmetic, and losing a worker."""
+"""Data-parallel training: the step's arithmetic in this process (quick), the 8p launcher with 2 workers and
+losing a worker (slow). Float32 throughout (bitwise comparisons between replicas)."""
 import contextlib
 import os
 import re
@@ -8,8 +9,15 @@ import subprocess
 import sys
 import time
 
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
 import contract
-from conftest import MODEL_DIR, run
+import mnist_main
+import training
+from conftest import run
 
 LAUNCHER = "train_performance_8p_static_eval.sh"
 ARGS = ["--batch_size=64", "--train_epochs=2", "--momentum=0.9", "--seed=1", "--precision_mode=must_keep_origin_dtype"]
@@ -23,6 +31,7 @@ def markers(log, name):
     return re.findall(rf"^weights sha256 {name}: (\w+)$", log, re.M)
 
 
+@pytest.mark.slow
 def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny_data):
     proc = run(["bash", LAUNCHER, f"--data_path={tiny_data}", *ARGS], cwd=model_copy / "test",
                env={"RANK_SIZE": "2"})
@@ -51,47 +60,32 @@ def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny
         ["train_1.log", f"{result.summary['CaseName']}.log", f"train_{result.summary['CaseName']}_loss.txt"])
 
 
-STEP_EQUALITY = """
-import sys
-import numpy as np, tensorflow as tf, keras
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import mnist_main, multi_worker
-
-rng = np.random.RandomState(0)
-images, labels = rng.rand(256, 28, 28, 1).astype("float32"), rng.randint(0, 10, 256)
-
-def train(devices):
-    keras.utils.set_random_seed(1)
-    strategy = tf.distribute.MirroredStrategy(devices)
-    with strategy.scope():
-        model = mnist_main.create_model()
-        model.layers[-2].rate = 0.0  # dropout masks are drawn per replica, so they cannot match
-        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
-        model.optimizer.build(model.trainable_variables)
-    initial = model.get_weights()
-    # Consecutive per-replica batches of one stream: the union of a step's batches is 64 consecutive images.
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64 // len(devices))
-    loop = multi_worker.Loop(strategy, model, data, data, global_batch=64)
-    logs = loop.fit([], epochs=1, initial_epoch=0, train_steps=4, eval_steps=1, epochs_between_evals=1)
-    return initial, model.get_weights(), logs["loss"]
-
-start, one, loss_one = train(["/cpu:0"])
-_, two, loss_two = train(["/cpu:0", "/cpu:1"])
-print("max_abs_diff", max(float(np.max(np.abs(a - b))) for a, b in zip(one, two)))
-print("max_change", max(float(np.max(np.abs(a - b))) for a, b in zip(one, start)))
-print("losses", loss_one, loss_two)
-"""
-
-
 def test_two_replicas_step_like_one_replica_on_the_union_of_their_batches():
-    proc = run([sys.executable, "-c", STEP_EQUALITY], cwd=MODEL_DIR)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    values = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
-    assert float(values["max_abs_diff"]) < 1e-6
-    assert float(values["max_change"]) > 1e-3  # the 4 steps did move the weights
-    loss_one, loss_two = (float(v) for v in values["losses"].split())
-    assert abs(loss_one - loss_two) < 1e-6 and loss_one > 0
+    """In this process: two replicas (the conftest's two logical CPUs) against one, 4 steps of the training loop
+    in float32 with dropout off (its masks are drawn per replica, so they cannot match)."""
+    rng = np.random.RandomState(0)
+    images, labels = rng.rand(256, 28, 28, 1).astype("float32"), rng.randint(0, 10, 256)
+
+    def train(devices):
+        keras.utils.set_random_seed(1)
+        strategy = tf.distribute.MirroredStrategy(devices)
+        with strategy.scope():
+            model = mnist_main.create_model()
+            model.layers[-2].rate = 0.0
+            optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+            optimizer.build(model.trainable_variables)
+        initial = model.get_weights()
+        # Consecutive per-replica batches of one stream: the union of a step's batches is 64 consecutive images.
+        data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64 // len(devices))
+        loop = training.TrainingLoop(strategy, model, optimizer, data, data, global_batch=64)
+        logs = loop.fit([], epochs=1, initial_epoch=0, train_steps=4, eval_steps=1, epochs_between_evals=1)
+        return initial, model.get_weights(), logs["loss"]
+
+    start, one, loss_one = train(["/cpu:0"])
+    _, two, loss_two = train(["/cpu:0", "/cpu:1"])
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(one, two)) < 1e-6
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(one, start)) > 1e-3  # the 4 steps moved the weights
+    assert loss_one == pytest.approx(loss_two, abs=1e-6) and loss_one > 0
 
 
 def free_ports(count):
@@ -149,6 +143,7 @@ def launched(*specs):
                 proc.communicate()
 
 
+@pytest.mark.slow
 def test_killing_a_worker_stops_the_launcher_and_the_other_worker(model_copy, tiny_data):
     output = model_copy / "test" / "output"
     with launched((["bash", LAUNCHER, f"--data_path={tiny_data}", *LONG], model_copy / "test",
@@ -167,6 +162,7 @@ def test_killing_a_worker_stops_the_launcher_and_the_other_worker(model_copy, ti
     assert not list((output / "1").glob("*_perf.log")), "no summary for a failed run"
 
 
+@pytest.mark.slow
 def test_multi_host_worker_notices_a_hung_peer_by_itself(tmp_path, model_copy, tiny_data):
     """The documented multi-host command (one launcher per host, here both on localhost): no launcher sees
     the other host's worker, so the survivor must notice by itself that its peer stopped answering (stopped

@@ -1,13 +1,21 @@
-"""Units: the TFDS-folder reader (current and older metadata), the network, step timing, precision mapping."""
+"""Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule, step timing,
+checkpoint lookup, strategy placement and the flags' choice lists."""
 import json
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
-import common
+import checkpoints
+import distribution
+from errors import UsageError
 import mnist_data
+import mnist_main
+import reporting
+import training
+import zoo_precision
 from synthetic import digits, tfds_mnist
 
 
@@ -86,8 +94,6 @@ def test_from_idx_round_trip(tmp_path):
 
 
 def test_network_matches_the_original():
-    import mnist_main
-
     model = mnist_main.create_model()
     assert model.name == "mnist" and model.count_params() == 1643370
     assert [type(layer).__name__ for layer in model.layers] == [
@@ -95,24 +101,50 @@ def test_network_matches_the_original():
     assert model.layers[6].rate == 0.4 and model.output_shape == (None, 10)
 
 
+def test_learning_rate_rule_is_the_originals_exponential_decay():
+    assert training.learning_rate(0, 0.05) == 0.05
+    assert training.learning_rate(100000, 0.05) == pytest.approx(0.048)
+    assert training.learning_rate(250000, 0.1) == pytest.approx(0.1 * 0.96 ** 2.5)
+    original = keras.optimizers.schedules.ExponentialDecay(0.05, 100000, 0.96)  # the original's schedule
+    optimizer = training.create_optimizer(0.05, 0.9)
+    for step in (0, 1, 220, 99999, 300000):
+        optimizer.iterations.assign(step)
+        assert float(optimizer.learning_rate) == pytest.approx(float(original(step)), rel=1e-6)
+
+
 def test_steady_step_time_skips_warm_up_and_outliers():
-    assert common.steady_step_seconds([[5.0, 1.0], [1.0, 2.0, 30.0], [3.0]]) == pytest.approx(2.0)
-    assert common.steady_step_seconds([[9.0, 1.0, 3.0]]) == pytest.approx(2.0)
-    assert common.steady_step_seconds([]) is None
-
-
-def test_precision_mapping(monkeypatch):
-    monkeypatch.setattr(common, "cpu_has_bf16", lambda: False)
-    policy, reason = common.keras_precision("allow_mix_precision", False, 0)
-    assert policy == "float32" and "no native bf16" in reason
-    assert common.keras_precision("allow_fp32_to_fp16", False, 1)[0] == "mixed_float16"
-    assert common.keras_precision("must_keep_origin_dtype", False, 1)[0] == "float32"
-    monkeypatch.setattr(common, "cpu_has_bf16", lambda: True)
-    assert common.keras_precision("force_fp16", False, 0)[0] == "mixed_bfloat16"
+    assert reporting.steady_step_seconds([[5.0, 1.0], [1.0, 2.0, 30.0], [3.0]]) == pytest.approx(2.0)
+    assert reporting.steady_step_seconds([[9.0, 1.0, 3.0]]) == pytest.approx(2.0)
+    assert reporting.steady_step_seconds([]) is None
 
 
 def test_latest_checkpoint(tmp_path):
-    assert common.latest_checkpoint(str(tmp_path)) == (None, 0)
+    assert checkpoints.latest_checkpoint(str(tmp_path)) == (None, 0)
     for name in ("model.ckpt-0002.index", "model.ckpt-0010.index", "model.ckpt-0003.index", "other.index"):
         (tmp_path / name).write_text("")
-    assert common.latest_checkpoint(str(tmp_path)) == (str(tmp_path / "model.ckpt-0010"), 10)
+    assert checkpoints.latest_checkpoint(str(tmp_path)) == (str(tmp_path / "model.ckpt-0010"), 10)
+
+
+def test_flag_choices_come_from_the_implementations():
+    assert mnist_main.FLAGS["distribution_strategy"].parser.enum_values == list(distribution.FACTORIES)
+    assert mnist_main.FLAGS["precision_mode"].parser.enum_values == list(zoo_precision.PRECISION_MODES)
+
+
+def test_placement_of_one_process(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    placement = distribution.place(None, 0, 1, 0, 120, ascend=False)
+    assert placement.name == "one_device" and placement.chief and placement.workers == 1
+    assert placement.describe(64) == "one_device: rank 0 of 1, 1 replicas, batch 64 per replica"
+    with pytest.raises(UsageError, match="parameter_server: not supported here; use off, one_device, mirrored, "
+                                         "multi_worker_mirrored"):
+        distribution.place("parameter_server", 0, 1, 0, 120, ascend=False)
+
+
+def test_placement_refuses_flags_that_contradict_tf_config(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, '
+                                    '"task": {"type": "worker", "index": 1}}')
+    assert distribution.cluster_from_env() == (1, 2)
+    with pytest.raises(UsageError, match="--mul_rank_size=4 --mul_device_id=1: TF_CONFIG makes this worker 1 of 2"):
+        distribution.place(None, 0, 4, 1, 120, ascend=False)
+    with pytest.raises(UsageError, match="--distribution_strategy=mirrored: TF_CONFIG is set"):
+        distribution.place("mirrored", 0, 1, 0, 120, ascend=False)

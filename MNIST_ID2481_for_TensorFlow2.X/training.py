@@ -1,0 +1,109 @@
+"""The training recipe (SGD, the learning-rate rule) and the one training loop, for every strategy.
+
+The loop runs `strategy.run` steps instead of Keras `fit`, because Keras 3 `fit` and `evaluate` fail under
+MultiWorkerMirroredStrategy (keras-team/keras#20585); one loop serves one process and a cluster alike. It drives
+Keras callbacks, which do the logging and the checkpoints. Each replica's loss is divided by the global batch
+and the strategy sums the gradients over all replicas, so a step equals one step on the union of the
+replicas' batches (with one replica: the mean loss of its batch, as `fit`).
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+DECAY_STEPS = 100000
+DECAY_RATE = 0.96
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def learning_rate(step, initial, decay_steps=DECAY_STEPS, decay_rate=DECAY_RATE):
+    """The original's rate after `step` updates: smooth exponential decay, x0.96 per 100,000 steps. Works on
+    Python numbers and on float tensors."""
+    return initial * decay_rate ** (step / decay_steps)
+
+
+class DecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
+    def __init__(self, initial):
+        self.initial = initial
+
+    def __call__(self, step):
+        return learning_rate(tf.cast(step, tf.float32), self.initial)
+
+    def get_config(self):
+        return {"initial": self.initial}
+
+
+def create_optimizer(initial_rate, momentum):
+    return keras.optimizers.SGD(learning_rate=DecaySchedule(initial_rate), momentum=momentum)
+
+
+def _correct(labels, probs):
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1), tf.cast(labels, tf.int64)), tf.float32))
+
+
+def make_steps(strategy, model, optimizer, global_batch):
+    """tf.functions for one training step and one evaluation step; both return global sums over replicas."""
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+
+    def train_replica(images, labels):
+        with tf.GradientTape() as tape:
+            probs = model(images, training=True)
+            loss = tf.reduce_sum(cross_entropy(labels, probs)) / global_batch
+            scaled = optimizer.scale_loss(loss)  # loss scaling under mixed_float16; the loss itself otherwise
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss, _correct(labels, probs)
+
+    def eval_replica(images, labels):
+        probs = model(images, training=False)
+        count = tf.cast(tf.shape(labels)[0], tf.float32)
+        return tf.reduce_sum(cross_entropy(labels, probs)), _correct(labels, probs), count
+
+    def summed_over_replicas(replica_fn):
+        @tf.function
+        def step(iterator):
+            return [strategy.reduce(SUM, v, axis=None) for v in strategy.run(replica_fn, args=next(iterator))]
+        return step
+
+    return summed_over_replicas(train_replica), summed_over_replicas(eval_replica)
+
+
+class TrainingLoop:
+    """Training and evaluation steps of `model` over this process's batched train and test datasets (one
+    batch per local replica per step); global_batch is the number of images of one step over all replicas."""
+
+    def __init__(self, strategy, model, optimizer, train, test, global_batch):
+        self.model, self.global_batch = model, global_batch
+        self.train_step, self.eval_step = make_steps(strategy, model, optimizer, global_batch)
+        self.train_it = iter(strategy.distribute_datasets_from_function(lambda _: train))
+        self.test = strategy.distribute_datasets_from_function(lambda _: test)
+
+    def evaluate(self, steps):
+        """(loss, accuracy) over the first `steps` batches of the test set (a fresh iterator each time, as
+        Keras' evaluate, so every evaluation sees the same images)."""
+        iterator, totals = iter(self.test), np.zeros(3)
+        for _ in range(steps):
+            totals += [float(v) for v in self.eval_step(iterator)]
+        return float(totals[0] / totals[2]), float(totals[1] / totals[2])
+
+    def fit(self, callbacks, epochs, initial_epoch, train_steps, eval_steps, epochs_between_evals):
+        """Trains epochs initial_epoch+1 .. epochs, validating every epochs_between_evals-th; returns the last
+        epoch's logs (loss, sparse_categorical_accuracy, and val_* when that epoch was validated)."""
+        callbacks = keras.callbacks.CallbackList(callbacks, model=self.model, verbose=2, epochs=epochs,
+                                                 steps=train_steps)
+        logs = {}
+        callbacks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            callbacks.on_epoch_begin(epoch)
+            totals = np.zeros(2)
+            for batch in range(train_steps):
+                callbacks.on_train_batch_begin(batch)
+                totals += [float(v) for v in self.train_step(self.train_it)]
+                # As in `fit`, the logged loss is the running mean of the epoch so far.
+                callbacks.on_train_batch_end(batch, {"loss": totals[0] / (batch + 1)})
+            logs = {"loss": float(totals[0] / train_steps),
+                    "sparse_categorical_accuracy": float(totals[1] / (train_steps * self.global_batch))}
+            if (epoch + 1) % epochs_between_evals == 0:
+                logs["val_loss"], logs["val_sparse_categorical_accuracy"] = self.evaluate(eval_steps)
+            callbacks.on_epoch_end(epoch, logs)
+        callbacks.on_train_end(logs)
+        return logs
