@@ -28,7 +28,7 @@ def cli(capsys, *argv):
     (["--val_photos=48"], 1, "--val_photos"),
     (["--batch_size=500", "--val_photos=8"], 1, "--batch_size: 500 is larger than the 40 training images"),
     (["--mul_rank_size=2", "--mul_device_id=2"], 2, "--mul_device_id"),
-    (["--mul_rank_size=2", "--val_photos=8", "--batch_size=4"], 1, "several ranks off Ascend need TF_CONFIG"),
+    (["--mul_rank_size=2", "--val_photos=8", "--batch_size=4"], 1, "2 ranks off Ascend need TF_CONFIG"),
 ])
 def test_bad_input_is_one_line(tmp_path, photos, capsys, monkeypatch, args, code, words):
     monkeypatch.delenv("TF_CONFIG", raising=False)
