@@ -15,6 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(REAL_MNIST)
 
 FLOAT32 = ["--precision_mode=must_keep_origin_dtype", "--seed=1"]
 BETTER = ["--batch_size=128", "--train_epochs=4", "--learning_rate=0.05", "--momentum=0.9"]
+# Measured 97.31 % (float32, seed 1, AMD EPYC AVX2); 0.8 points of margin for other CPUs' float rounding.
+MIN_ONE_EPOCH = 0.965
 
 
 @pytest.fixture(scope="module")
@@ -29,30 +31,17 @@ def full_run(model_copy, data, *args):
     return proc, result, (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
 
 
-def test_faithful_recipe_reaches_94_5_percent_and_the_saved_model_agrees(model_copy, real_tfds):
-    """The launcher's defaults (10 epochs, batch 1024, SGD 0.05). Its own accuracy covers 9 x 1024 = 9,216 test
-    images (the original's eval steps); the SavedModel, loaded in a fresh process, must agree on those. Only
-    220 SGD steps on this subset: in float32 with seed 1 the recipe landed at 95.00 % of all 10,000 images
-    (Keras fit) and 94.77 % (this loop, 94.70 % on the 9,216), so the 95 % goal is the recipe's edge, not a
-    bar it clears on every random draw; 94.5 % is."""
-    proc, result, log = full_run(model_copy, real_tfds)
-    assert contract.check(result, proc.returncode, min_accuracy=0.945, loss_must_fall=True) == []
-    assert result.summary["BatchSize"] == "1024" and len(result.losses) == 220  # 22600 // 1024 x 10 epochs
-    assert "data: 22600 train / 10000 test examples; 22 steps per epoch, 9 eval steps" in log
+def test_one_epoch_on_real_mnist_learns_and_the_saved_model_agrees(model_copy, real_tfds):
+    """One epoch of the better recipe (177 steps of batch 128; the SavedModel is loaded in a fresh process and
+    must agree with the run's own evaluation on the 9,984 images it covers). The full-length recipes (faithful:
+    10 epochs of batch 1024, about 7 minutes; better: 4 epochs) are benchmarks/accuracy_real_mnist.sh, with
+    their figures in RESULTS.md: a test suite of 12 minutes for the zoo cannot hold them."""
+    proc, result, log = full_run(model_copy, real_tfds, *BETTER, "--train_epochs=1")
+    assert contract.check(result, proc.returncode, min_accuracy=MIN_ONE_EPOCH, loss_must_fall=True) == []
     assert "precision: float32 (must_keep_origin_dtype)" in log.splitlines()[0]
     stats = run_stats(log)
     export = model_copy / "test" / "output" / "0" / "ckpt" / "saved_model"
-    on_eval_images, on_all = saved_model_accuracy(export, real_tfds, 9216, 10000)
-    print(f"faithful recipe: evaluate {stats['accuracy_top_1']:.4f} (9,216 images), SavedModel {on_all:.4f} "
-          f"(10,000 images), images/sec {result.summary['ActualFPS']}")
+    on_eval_images, on_all = saved_model_accuracy(export, real_tfds, 9984, 10000)
+    print(f"one epoch: evaluate {stats['accuracy_top_1']:.4f} (9,984 images), SavedModel {on_all:.4f} (10,000)")
     assert on_eval_images == pytest.approx(stats["accuracy_top_1"], abs=2e-4)
-    assert on_all >= 0.945
-
-
-def test_better_recipe_reaches_98_3_percent(model_copy, real_tfds):
-    """Float32, seed 1, on 9,984 test images: 98.59 % with this loop (98.26 / 98.57 / 98.59 % after epochs 2 to
-    4), 98.84 % and 98.62 % with Keras fit on two CPU kinds. Fewer epochs would leave too little margin; the
-    98.5 % goal is the recipe's edge, 98.3 % a bar it clears on each of them."""
-    proc, result, log = full_run(model_copy, real_tfds, *BETTER)
-    assert contract.check(result, proc.returncode, min_accuracy=0.983, loss_must_fall=True) == []
-    print(f"better recipe {' '.join(BETTER)}: accuracy {run_stats(log)['accuracy_top_1']:.4f}")
+    assert on_all >= MIN_ONE_EPOCH
