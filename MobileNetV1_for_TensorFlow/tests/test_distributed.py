@@ -3,7 +3,6 @@ weights on every rank, the contract of the 8p launcher, and bounded failure when
 import glob
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 import contract
 import distributed_worker
+import lost_worker
 from conftest import MODEL_DIR, environment, run, run_script
 from test_launchers import SMOKE
 
@@ -87,45 +87,14 @@ def test_full_8p_launcher_two_workers(model_copy, small_data):
     assert "weights: EMA" in (out / "1" / "eval_1.log").read_text()
 
 
-def worker_pid(model_copy, rank):
-    marker = f"--model_dir={model_copy}/test/output/{rank}/ckpt"
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(path, "rb") as handle:
-                arguments = handle.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if marker in arguments:
-            return int(path.split("/")[2])
-    return None
-
-
 @pytest.mark.slow
 def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, small_data):
     """SIGKILL of rank 1 mid-run: within 120 s the launcher exits 1 naming rank 1 and rank 0 is stopped."""
-    launcher = subprocess.Popen(
-        ["bash", "train_performance_8p.sh", f"--data_path={small_data}", *SMOKE, "--batch_size=8",
-         "--max_train_steps=100000"], cwd=str(model_copy / "test"), env=environment(RANK_SIZE="2"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log1 = model_copy / "test" / "output" / "1" / "train_1.log"
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and not (log1.is_file() and "step:" in log1.read_text()):
-            time.sleep(0.5)
-        victim, survivor = worker_pid(model_copy, 1), worker_pid(model_copy, 0)
-        assert victim and survivor, "the workers are not running"
-        os.kill(victim, signal.SIGKILL)
-        killed = time.time()
-        stdout = launcher.communicate(timeout=120)[0]
-        assert time.time() - killed < 120
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    assert launcher.returncode == 1
-    assert "[Error] rank 1 failed (killed by signal 9); stopping ranks 0." in stdout, stdout[-2000:]
-    assert not os.path.exists(f"/proc/{survivor}")
-    assert "[Error] stopped by the launcher: rank 1 failed (killed by signal 9)" in \
-        (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+    test_dir = model_copy / "test"
+    command = ["bash", "train_performance_8p.sh", f"--data_path={small_data}", *SMOKE, "--batch_size=8",
+               "--max_train_steps=100000"]
+    code, stdout, survivor = lost_worker.kill_rank_one_mid_run(command, test_dir, environment(RANK_SIZE="2"), "step:")
+    lost_worker.assert_rank_one_named(code, stdout, survivor, test_dir)
 
 
 @pytest.mark.slow
