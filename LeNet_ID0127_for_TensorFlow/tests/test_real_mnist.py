@@ -1,5 +1,6 @@
-"""Acceptance on real MNIST (../shared/datasets/mnist): the accuracy launcher reaches 98.0 % on the 10,000 test
-images, then the frozen graph, made and run by the real command lines, agrees."""
+"""Real MNIST (../shared/datasets/mnist) through the accuracy launcher and the frozen graph's real command lines.
+The 98 % acceptance run (the launcher's 5 x 1000 steps, or 3 x 1000 at 0.003) is benchmarks/accuracy_real_mnist.sh:
+at about 100 s it does not fit the zoo's 12-minute test suite beside the other models."""
 import os
 
 import pytest
@@ -9,11 +10,11 @@ from conftest import FLOAT32, MODEL_DIR, REAL_MNIST, final_value, run, run_pytho
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(REAL_MNIST), reason=f"{REAL_MNIST} is absent")]
 
-# The launcher's default 5 x 1000 steps at learning rate 0.001 reached 98.14 %. At 0.003, 3 x 1000 steps reached
-# 98.22 % (seed 1) and 98.18 % (seed 2) in float32, 40 % fewer steps; 2,500 steps gave 97.93 % / 98.06 %, too
-# close (RESULTS.md). float32 is explicit: the threshold was measured in float32, and the launcher's default
-# mixed mode trains in bfloat16 on CPUs with native bf16.
-SCHEDULE = ["--epochs=3", "--steps=1000", "--learning_rate=0.003"]
+# One epoch of 1,000 steps at learning rate 0.003 reached 96.58 % (seed 1) and 96.68 % (seed 2) in float32
+# (RESULTS.md); 96.0 % leaves 0.6 points for other CPUs' float rounding. float32 is explicit: the threshold was
+# measured in float32, and the launcher's default mixed mode trains in bfloat16 on CPUs with native bf16.
+SCHEDULE = ["--epochs=1", "--steps=1000", "--learning_rate=0.003"]
+MIN_ACCURACY = 0.96
 
 
 def freeze_and_infer(ckpt_dir, data_path, work):
@@ -29,11 +30,11 @@ def freeze_and_infer(ckpt_dir, data_path, work):
     return final_value(proc.stdout, "Final Online Inference Accuracy accuracy")
 
 
-def test_full_launcher_reaches_98_percent_and_the_frozen_graph_agrees(model_copy, tmp_path):
+def test_full_launcher_learns_real_mnist_and_the_frozen_graph_agrees(model_copy, tmp_path):
     proc = run(["bash", "train_full_1p.sh", f"--data_path={REAL_MNIST}", *SCHEDULE, FLOAT32],
                cwd=model_copy / "test", timeout=1200)
     result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout + proc.stderr)
-    assert contract.check(result, proc.returncode, min_accuracy=0.98, loss_must_fall=True) == []
+    assert contract.check(result, proc.returncode, min_accuracy=MIN_ACCURACY, loss_must_fall=True) == []
     log = (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
     assert "data: 17600 train / 5000 validation / 10000 test images" in log
     accuracy = final_value(log, "Final Accuracy accuracy")
