@@ -7,7 +7,7 @@ images/sec of each and the ratios.
 
 Only steady-state steps are timed, the same ones for every model: the first pass over the training photos
 (it decodes the JPEGs into the in-memory cache) and two more steps are warm-up. --data_path defaults to
-../shared/datasets/dogs_vs_cats (real photos), else a synthetic set from ci/datasets/dogs_cats.py. With
+../shared/datasets/dogs_vs_cats (real photos), else a synthetic set from tests/synthetic/dogs_cats.py. With
 --rounds > 1 the models alternate, so a change in the load of a shared machine hits all of them; the
 ratios of the summed rates are reported.
 """
@@ -72,8 +72,8 @@ def main():
     args = p.parse_args()
     data = args.data_path
     if not data:
-        sys.path.insert(0, REPO)
-        from ci.datasets import dogs_cats
+        sys.path.insert(0, os.path.join(MODEL_DIR, "tests"))  # the tests' generator: the folder stays self-contained
+        from synthetic import dogs_cats
         data = dogs_cats.generate(os.path.join(tempfile.mkdtemp(), "dogs_cats"), per_class=200)
     sys.path.insert(0, MODEL_DIR)
     import data_loader
