@@ -1,12 +1,14 @@
-"""Real MNIST (../shared/datasets/mnist) through the accuracy launcher and the frozen graph's real command lines.
-The 98 % acceptance run (the launcher's 5 x 1000 steps, or 3 x 1000 at 0.003) is benchmarks/accuracy_real_mnist.sh:
-at about 100 s it does not fit the zoo's 12-minute test suite beside the other models."""
+"""Real MNIST (../shared/datasets/mnist) through the accuracy launcher. The 98 % acceptance run (the launcher's
+5 x 1000 steps) with the frozen graph's online inference on the 10,000 test images is
+benchmarks/accuracy_real_mnist.sh: at about 2 minutes it does not fit the zoo's 12-minute test suite beside the
+other models. That the frozen graph infers exactly as training evaluated is tested in the quick tier
+(test_training.py, synthetic data)."""
 import os
 
 import pytest
 
 import contract
-from conftest import FLOAT32, MODEL_DIR, REAL_MNIST, final_value, run, run_python
+from conftest import FLOAT32, REAL_MNIST, final_value, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(REAL_MNIST), reason=f"{REAL_MNIST} is absent")]
 
@@ -17,20 +19,7 @@ SCHEDULE = ["--epochs=1", "--steps=1000", "--learning_rate=0.003"]
 MIN_ACCURACY = 0.96
 
 
-def freeze_and_infer(ckpt_dir, data_path, work):
-    """Freeze, preprocess and online inference, each in its own process; returns the online accuracy."""
-    pb, bins = work / "LeNet_frozen_graph.pb", work / "bins"
-    for script, *args in (("LeNet_frozen_graph.py", f"--ckpt_path={ckpt_dir}", f"--output_path={pb}"),
-                          ("LeNet_preprocess.py", f"--data_path={data_path}", f"--output_path={bins}"),
-                          ("LeNet_online_inference.py", f"--model_path={pb}", f"--data_dir={bins}",
-                           f"--output_dir={work / 'out'}", "--batchSize=64")):
-        proc = run_python(MODEL_DIR, script, *args)
-        assert proc.returncode == 0, proc.stderr
-    assert "average infer time:" in proc.stdout and "ms/img,FPS is" in proc.stdout
-    return final_value(proc.stdout, "Final Online Inference Accuracy accuracy")
-
-
-def test_full_launcher_learns_real_mnist_and_the_frozen_graph_agrees(model_copy, tmp_path):
+def test_full_launcher_learns_real_mnist(model_copy):
     proc = run(["bash", "train_full_1p.sh", f"--data_path={REAL_MNIST}", *SCHEDULE, FLOAT32],
                cwd=model_copy / "test", timeout=1200)
     result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout + proc.stderr)
@@ -40,6 +29,3 @@ def test_full_launcher_learns_real_mnist_and_the_frozen_graph_agrees(model_copy,
     accuracy = final_value(log, "Final Accuracy accuracy")
     print(f"real MNIST: test accuracy {accuracy}, images/sec {result.summary['ActualFPS']}")
 
-    # Both float32: the frozen graph infers as the training run evaluated.
-    online = freeze_and_infer(model_copy / "test" / "output" / "0" / "ckpt_npu", REAL_MNIST, tmp_path)
-    assert online == pytest.approx(accuracy, abs=0.001)
