@@ -14,7 +14,6 @@ import pytest
 import contract
 import distributed
 import distributed_worker
-import lost_worker
 from conftest import MODEL_DIR, main_py
 
 SMALL = ["--batch=4", "--val_photos=8", "--log_every=1"]
@@ -97,15 +96,6 @@ def test_full_8p_launcher_two_workers_and_resume(model_copy, photos):
     assert (out / "0" / "first_kernel_visualization" / "epoch_2.png").is_file()
     assert not glob.glob(str(out / "1" / "model*")) and not glob.glob(str(out / "1" / "*.png"))
     assert len(json.loads((out / "1" / "history.json").read_text())["loss"]) == 2
-
-
-@pytest.mark.slow
-def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, photos):
-    """SIGKILL of rank 1 mid-run: within 120 s the launcher exits 1 naming rank 1, and rank 0 is stopped."""
-    test_dir = model_copy / "test"
-    command = ["bash", "train_performance_8p.sh", f"--data_path={photos}", *SMALL, "--max_step=100000"]
-    code, stdout, survivor = lost_worker.kill_rank_one_mid_run(command, test_dir, environment(RANK_SIZE="2"), " step: ")
-    lost_worker.assert_rank_one_named(code, stdout, survivor, test_dir)
 
 
 @pytest.mark.slow

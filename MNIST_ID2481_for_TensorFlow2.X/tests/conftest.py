@@ -11,8 +11,6 @@ import pytest
 import tensorflow as tf
 
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(MODEL_DIR)
-REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
 sys.path.insert(0, MODEL_DIR)
 
 from synthetic import digits, tfds_mnist  # noqa: E402
@@ -112,19 +110,3 @@ def run_stats(text):
     lines = [line for line in text.splitlines() if line.startswith("Run stats: ")]
     assert lines, text[-2000:]
     return ast.literal_eval(lines[-1][len("Run stats: "):])
-
-
-def saved_model_accuracy(export_dir, data_dir, count, *more_counts):
-    """Loads the SavedModel in a fresh process and classifies the test split; returns the accuracy on its
-    first `count` images (a list of accuracies when more counts are given)."""
-    counts = (count, *more_counts)
-    code = ("import sys, numpy as np, tensorflow as tf; sys.path.insert(0, '.'); import mnist_data\n"
-            f"files, _ = mnist_data.describe({str(data_dir)!r})['test']\n"
-            f"loaded = tf.saved_model.load({str(export_dir)!r})\n"
-            "right = np.concatenate([np.argmax(loaded.serve(x).numpy(), 1) == y.numpy()\n"
-            f"                        for x, y in mnist_data.load_split(files).take({max(counts)}).batch(1000)])\n"
-            f"print('saved_model_accuracy', *[float(np.mean(right[:n])) for n in {counts}])\n")
-    proc = run([sys.executable, "-c", code], cwd=MODEL_DIR)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    values = [float(v) for v in proc.stdout.split("saved_model_accuracy")[-1].split()]
-    return values if more_counts else values[0]

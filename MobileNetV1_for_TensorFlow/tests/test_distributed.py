@@ -13,7 +13,6 @@ import pytest
 
 import contract
 import distributed_worker
-import lost_worker
 from conftest import MODEL_DIR, environment, run, run_script
 from test_launchers import SMOKE
 
@@ -85,16 +84,6 @@ def test_full_8p_launcher_two_workers(model_copy, small_data):
     assert os.path.isfile(out / "0" / "ckpt" / "0" / "model.ckpt-10.index")
     assert not glob.glob(str(out / "1" / "ckpt" / "1" / "model.ckpt*"))
     assert "weights: EMA" in (out / "1" / "eval_1.log").read_text()
-
-
-@pytest.mark.slow
-def test_lost_worker_stops_the_survivor_and_the_launcher(model_copy, small_data):
-    """SIGKILL of rank 1 mid-run: within 120 s the launcher exits 1 naming rank 1 and rank 0 is stopped."""
-    test_dir = model_copy / "test"
-    command = ["bash", "train_performance_8p.sh", f"--data_path={small_data}", *SMOKE, "--batch_size=8",
-               "--max_train_steps=100000"]
-    code, stdout, survivor = lost_worker.kill_rank_one_mid_run(command, test_dir, environment(RANK_SIZE="2"), "step:")
-    lost_worker.assert_rank_one_named(code, stdout, survivor, test_dir)
 
 
 @pytest.mark.slow
