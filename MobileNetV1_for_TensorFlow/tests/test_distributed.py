@@ -87,6 +87,19 @@ def test_full_8p_launcher_two_workers(model_copy, small_data):
 
 
 @pytest.mark.slow
+def test_performance_8p_launcher_checks_its_ranks_before_touching_the_output(model_copy, small_data):
+    """Its training path is train_full_8p.sh's (tested above, and run for real by the smoke harness); what is
+    its own here: a bad RANK_SIZE is one line, and a previous run's output is left as it was."""
+    kept = model_copy / "test" / "output" / "0" / "ckpt" / "model.ckpt-7.index"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("a previous run")
+    proc = run(["bash", "train_performance_8p.sh", f"--data_path={small_data}"], cwd=model_copy / "test",
+               RANK_SIZE="two", timeout=60)
+    assert proc.returncode == 1 and "RANK_SIZE=two is not a positive integer" in proc.stdout, proc.stdout
+    assert kept.read_text() == "a previous run"
+
+
+@pytest.mark.slow
 def test_worker_whose_peer_is_gone_stops_by_itself(small_data, tmp_path):
     """Without a launcher (one worker per host): the collective timeout ends the survivor with a line naming
     the worker that does not answer."""
