@@ -9,6 +9,8 @@
 #                                arguments); the command line overrides both. TYPE: text, int (> 0),
 #                                count (>= 0), number, bool (True|False) or choices a|b|c.
 #   alias_flag ALIAS NAME        --ALIAS=value sets NAME as well
+#   script_flag SCRIPT_NAME NAME the entry script calls the launcher's --NAME --SCRIPT_NAME: its error messages
+#                                are relayed with the name the user typed (also for aliases)
 #   usage_note TEXT              a line added to -h/--help
 #   parse_flags "$@"             -h/--help: usage, exit 0; an undeclared argument: a [Warning], ignored
 #   check_flags                  --data_path given (the original's error otherwise), a readable folder, made
@@ -16,11 +18,15 @@
 #   start_single BATCH           a 1p run: its environment (RANK_SIZE=1, RANK_ID, ASCEND_DEVICE_ID), CaseName
 #                                for batch BATCH, out=output/$ASCEND_DEVICE_ID, log, then start_output "$out"
 #   set_case BATCH               BatchSize and CaseName (needs suffix and RANK_SIZE)
-#   start_output DIR             only after every check: a fresh run (--resume not True) moves DIR aside to
-#                                DIR.prev, replacing an older one, then creates DIR
-#   fail MESSAGE LOG [STATUS]    [Error] line, the end of LOG without step lines, exit STATUS (default 1)
-#   run_python SCRIPT LOG ARG... runs python3 SCRIPT ARG... in the model folder, output appended to LOG; on
-#                                failure the error and the log's end, exit with the script's status
+#   start_output DIR             only after every check: locks DIR (DIR.lock: one run per folder, a second
+#                                launcher exits 1 naming the first), then a fresh run (--resume not True)
+#                                moves DIR aside to DIR.prev, replacing an older one, and creates DIR
+#   fail MESSAGE LOG [STATUS]    [Error] line, the end of LOG without step lines or TensorFlow's start-up
+#                                banner, exit STATUS (default 1)
+#   run_python SCRIPT LOG ARG... runs python3 SCRIPT ARG... in the model folder, output appended to LOG;
+#                                SIGTERM / SIGINT to the launcher reach the script (which saves and stops). On
+#                                failure the script's own [Error] line (flag names as the user typed them)
+#                                or the log's end, exit with the script's status
 #   finish_run ACC_KEY ACC LOSS_FILE
 #                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
 #                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
@@ -35,7 +41,8 @@ start_time=$(date +%s)
 PRECISION_MODES="allow_mix_precision|allow_fp32_to_fp16|force_fp16|must_keep_origin_dtype"
 
 declared_flags=()
-declare -A flag_type=() flag_help=() flag_alias=()
+declare -A flag_type=() flag_help=() flag_alias=() typed_name=() script_name=()
+held_locks=()
 usage_notes=()
 
 flag() {
@@ -45,6 +52,8 @@ flag() {
 }
 
 alias_flag() { flag_alias[$1]=$2; }
+
+script_flag() { script_name[$2]=$1; }
 
 usage_note() { usage_notes+=("$1"); }
 
@@ -71,7 +80,10 @@ parse_flags() {
     for arg in "$@"; do
         name=${arg%%=*}
         name=${name#--}
-        [ -z "$name" ] || [ -z "${flag_alias[$name]}" ] || name=${flag_alias[$name]}
+        if [ -n "$name" ] && [ -n "${flag_alias[$name]}" ]; then
+            typed_name[${flag_alias[$name]}]=$name
+            name=${flag_alias[$name]}
+        fi
         if [ "$arg" = -h ] || [ "$arg" = --help ]; then
             usage
             exit 0
@@ -129,10 +141,33 @@ set_case() {
     CaseName=${Network}_bs${BatchSize}_${RANK_SIZE}p_${suffix}
 }
 
+# One run per output folder: an flock on DIR.lock, taken on a descriptor the entry scripts inherit, so it
+# is held until the launcher and its scripts have all ended (the kernel frees it when they die, SIGKILL too).
+lock_output() {
+    local lock=$1.lock fd holder reason
+    command -v flock >/dev/null || { echo "[Warning] $launcher: no flock command; $1 is not locked" >&2; return; }
+    reason=$( { mkdir -p "$(dirname "$1")" && : >>"$lock"; } 2>&1) ||
+        { echo "[Error] $launcher: cannot write in $(dirname "$1"): ${reason##*: }"; exit 1; }
+    exec {fd}<>"$lock"
+    if ! flock -n "$fd"; then
+        echo "[Error] $launcher: $1 is in use by another run ($(head -n 1 "$lock")); wait for it to end or use another ASCEND_DEVICE_ID"
+        exit 1
+    fi
+    holder=$(head -n 1 "$lock")
+    if [[ $holder =~ ^pid=([0-9]+)\ host=([^ ]+) ]] &&
+        ! { [ "${BASH_REMATCH[2]}" = "$(hostname)" ] && kill -0 "${BASH_REMATCH[1]}" 2>/dev/null; }; then
+        echo "[Warning] $launcher: taking over the lock of a run that is no longer running ($holder)" >&2
+    fi
+    echo "pid=$$ host=$(hostname) cmd=$launcher" >"$lock"
+    held_locks+=("$lock")
+    trap 'for lock in "${held_locks[@]}"; do : >"$lock"; done' EXIT  # a clean end leaves no holder named
+}
+
 # A folder that holds nothing but logs is a run that stopped before it wrote anything: it is removed, so that
 # DIR.prev keeps the last run that has results or checkpoints.
 start_output() {
-    local dir=$1
+    local dir=$1 reason
+    lock_output "$dir"
     if [ "$resume" != True ] && [ -e "$dir" ]; then
         if [ -z "$(find "$dir" -type f ! -name '*.log' -print -quit 2>/dev/null)" ]; then
             rm -rf "$dir"
@@ -143,7 +178,8 @@ start_output() {
             exit 1
         fi
     fi
-    mkdir -p "$dir" || { echo "[Error] $launcher: cannot create $dir"; exit 1; }
+    reason=$( { mkdir -p "$dir" && : >>"$dir/.write-probe" && rm -f "$dir/.write-probe"; } 2>&1) ||
+        { echo "[Error] $launcher: cannot write in $dir: ${reason##*: }"; exit 1; }
 }
 
 start_single() {
@@ -158,7 +194,11 @@ start_single() {
     echo "training $Network ($CaseName); log: $log"
 }
 
-log_tail() { grep -Ev "$step_lines" "$1" | tail -n 5; }
+# TensorFlow's start-up chatter (C++ log lines, CPU-feature and oneDNN notices): kept in the log file, left
+# out of what a failed launcher shows on the console.
+banner_lines='^([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+: [IW] |[IWE][0-9]{4} |WARNING: All log messages before absl|To enable the following instructions|oneDNN custom operations|WARNING:tensorflow:)'
+
+log_tail() { grep -Ev "$step_lines" "$1" | grep -Ev "$banner_lines" | grep -v '^\[Error\]' | tail -n 5; }
 
 # fail MESSAGE LOG [STATUS]: "[Error] MESSAGE; the end of LOG:", the log's last lines, exit STATUS (1).
 fail() {
@@ -167,12 +207,39 @@ fail() {
     exit "${3:-1}"
 }
 
+# The entry script's last [Error] line in LOG, with its flag names replaced by those the user typed.
+script_error() {
+    local line name typed
+    line=$(grep -a '^\[Error\]' "$1" | tail -n 1)
+    for name in "${!script_name[@]}"; do
+        typed=${typed_name[$name]:-$name}
+        line=$(sed -E "s/--${script_name[$name]}([^A-Za-z0-9_]|$)/--$typed\1/g" <<<"$line")
+    done
+    for name in "${!typed_name[@]}"; do
+        line=$(sed -E "s/--$name([^A-Za-z0-9_]|$)/--${typed_name[$name]}\1/g" <<<"$line")
+    done
+    echo "$line"
+}
+
 run_python() {
-    local script=$1 log=$2 status
+    local script=$1 log=$2 status pid error
     shift 2
-    (cd "$model_dir" && python3 "$script" "$@") >>"$log" 2>&1
-    status=$?
-    [ $status -eq 0 ] || fail "$script failed with exit status $status" "$log" $status
+    (trap - INT; cd "$model_dir" && exec python3 "$script" "$@") >>"$log" 2>&1 &
+    pid=$!
+    # The script saves a checkpoint and stops on SIGTERM / SIGINT; a launcher stopped by a scheduler passes
+    # it on. wait returns early when a trapped signal arrives, hence the loop.
+    trap 'kill -TERM $pid 2>/dev/null' TERM
+    trap 'kill -INT $pid 2>/dev/null' INT
+    while wait "$pid"; status=$?; kill -0 "$pid" 2>/dev/null; do :; done
+    trap - TERM INT
+    [ $status -ne 0 ] || return 0
+    error=$(script_error "$log")
+    if [ -n "$error" ]; then
+        echo "$error"
+        echo "(full log: $log)"
+        exit $status
+    fi
+    fail "$script failed with exit status $status" "$log" $status
 }
 
 finish_run() {

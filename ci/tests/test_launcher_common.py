@@ -3,9 +3,12 @@ script is a few lines of Python: flags, launcher-file defaults, checks before an
 previous output kept as .prev, the summary and final block, and the workers' watchdog."""
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -13,13 +16,27 @@ from ci.tests.conftest import REPO
 
 CANONICAL = os.path.join(REPO, "ci", "canonical")
 
-# Trains nothing: prints the markers the toy launcher reads, or fails when the data folder holds "bad".
+# Trains nothing: prints the markers the toy launcher reads. A file in the data folder changes that: "bad"
+# fails with an [Error] line naming its flags, "crash" fails after TensorFlow-like start-up chatter, "slow"
+# waits for SIGTERM and stops as the models do.
 ENTRY = textwrap.dedent("""\
-    import os, sys
+    import os, signal, sys, time
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
-    if os.path.exists(os.path.join(args["data_path"], "bad")):
-        print("[Error] toy.py: bad data", file=sys.stderr)
+    marker = lambda name: os.path.exists(os.path.join(args["data_path"], name))
+    if marker("bad"):
+        print("[Error] toy.py: bad data in --dataset_dir; lower --learning_rate", file=sys.stderr)
         sys.exit(3)
+    if marker("crash"):
+        print("2026-12-01 00:00:00.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.")
+        print("something broke")
+        sys.exit(4)
+    if marker("slow"):
+        def stop(signum, frame):
+            print(f"[Error] stopped by {signal.Signals(signum).name} at step 1", file=sys.stderr)
+            sys.exit(143)
+        signal.signal(signal.SIGTERM, stop)
+        print("waiting", flush=True)
+        time.sleep(60)
     os.makedirs(args["output_path"], exist_ok=True)
     open(os.path.join(args["output_path"], "ckpt"), "w").write(args.get("resume", ""))
     for step in range(1, int(args["steps"]) + 1):
@@ -38,6 +55,7 @@ LIB = textwrap.dedent("""\
     flag learning_rate 0.1 number "rate"
     flag precision_mode allow_mix_precision "$PRECISION_MODES" "precision"
     alias_flag lr learning_rate
+    script_flag dataset_dir data_path
     parse_flags "$@"
     check_flags
     start_single "$batch_size"
@@ -179,8 +197,9 @@ def test_bad_input_touches_nothing(toy, tmp_path, args, error):
     proc = run(toy, *[a.format(data=data) for a in args])
     assert proc.returncode == 1
     assert proc.stdout.strip() == f"[Error] train_full_1p.sh: {error.format(data=data)}"
-    assert sorted(os.listdir(output)) == ["0"]
+    assert sorted(os.listdir(output)) == ["0", "0.lock"]
     assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+    assert (output / "0.lock").read_text() == ""  # the clean end of the first run named no holder
 
 
 def test_unreadable_data_folder(toy, tmp_path):
@@ -226,8 +245,8 @@ def test_a_run_that_wrote_only_its_log_does_not_replace_the_kept_one(toy, tmp_pa
     assert run(toy, f"--data_path={good}").returncode == 0
     proc = run(toy, f"--data_path={bad}")
     assert proc.returncode == 3
-    assert f"[Error] toy.py failed with exit status 3; the end of {output}/0/train_0.log:" in proc.stdout
-    assert "[Error] toy.py: bad data" in proc.stdout and "Final result" not in proc.stdout
+    assert proc.stdout.splitlines()[-2:] == ["[Error] toy.py: bad data in --data_path; lower --learning_rate",
+                                             f"(full log: {output}/0/train_0.log)"]
     assert os.listdir(output / "0") == ["train_0.log"]
     assert (output / "0.prev" / "Toy_bs8_1p_acc.log").is_file()
     assert run(toy, f"--data_path={bad}").returncode == 3
@@ -270,3 +289,69 @@ def test_bad_cluster_settings_touch_nothing(toy, tmp_path, env, args, error):
     proc = run(toy, f"--data_path={tmp_path / 'data'}", *args, name="train_full_8p.sh", env=env)
     assert proc.returncode == 1 and proc.stdout.strip() == f"[Error] train_full_8p.sh: {error}"
     assert not (toy / "test" / "output").exists()
+
+
+def test_a_script_error_names_the_flags_the_user_typed(toy, tmp_path):
+    launcher(toy)
+    bad = tmp_path / "bad_data"
+    bad.mkdir()
+    (bad / "bad").write_text("x")
+    proc = run(toy, f"--data_path={bad}", "--lr=0.5")
+    assert proc.returncode == 3
+    assert [line for line in proc.stdout.splitlines() if line.startswith("[Error]")] == [
+        "[Error] toy.py: bad data in --data_path; lower --lr"]
+
+
+def test_a_failure_without_an_error_line_shows_the_log_end_without_the_banner(toy, tmp_path):
+    launcher(toy)
+    data = tmp_path / "data"
+    (data / "crash").write_text("x")
+    proc = run(toy, f"--data_path={data}")
+    assert proc.returncode == 4
+    assert proc.stdout.splitlines()[-2:] == [
+        f"[Error] toy.py failed with exit status 4; the end of {toy}/test/output/0/train_0.log:", "something broke"]
+
+
+def test_one_run_per_output_folder_and_sigterm_reaches_the_script(toy, tmp_path):
+    """A second launcher on the same ASCEND_DEVICE_ID exits 1 naming the first and touching nothing; SIGTERM
+    to the first launcher reaches its entry script, whose stop line and status 143 the launcher relays."""
+    launcher(toy)
+    data = tmp_path / "data"
+    (data / "slow").write_text("x")
+    output = toy / "test" / "output"
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    first = subprocess.Popen(["bash", str(toy / "test" / "train_full_1p.sh"), f"--data_path={data}"],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PATH": path, "ASCEND_DEVICE_ID": "0"})
+    try:
+        for _ in range(100):
+            if "waiting" in (output / "0" / "train_0.log").read_text(errors="replace") if (output / "0" / "train_0.log").exists() else False:
+                break
+            time.sleep(0.1)
+        second = run(toy, f"--data_path={tmp_path}")
+        assert second.returncode == 1
+        assert second.stdout.startswith(f"[Error] train_full_1p.sh: {output}/0 is in use by another run "
+                                        f"(pid={first.pid} host=")
+        assert not (output / "0.prev").exists() and (output / "0" / "train_0.log").exists()
+        first.send_signal(signal.SIGTERM)
+        stdout, _ = first.communicate(timeout=30)
+    finally:
+        first.kill()
+    assert first.returncode == 143
+    assert "[Error] stopped by SIGTERM at step 1" in stdout.splitlines()
+
+
+def test_a_stale_lock_is_taken_over_with_a_notice(toy, tmp_path):
+    launcher(toy)
+    (toy / "test" / "output").mkdir()
+    (toy / "test" / "output" / "0.lock").write_text(f"pid=999999999 host={socket.gethostname()} cmd=train_full_1p.sh\n")
+    proc = run(toy, f"--data_path={tmp_path / 'data'}")
+    assert proc.returncode == 0
+    assert "[Warning] train_full_1p.sh: taking over the lock of a run that is no longer running (pid=999999999" in proc.stderr
+
+
+def test_an_unwritable_output_folder_is_one_line_naming_it(toy, tmp_path):
+    launcher(toy)
+    (toy / "test" / "output").write_text("a file where the output folder should be")
+    proc = run(toy, f"--data_path={tmp_path / 'data'}")
+    assert proc.returncode == 1
+    assert proc.stdout == f"[Error] train_full_1p.sh: cannot write in {toy}/test/output: File exists\n"

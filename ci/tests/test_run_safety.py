@@ -1,0 +1,126 @@
+"""The shared never-lose-a-run pieces (ci/canonical/run_safety.py) on their own: lock, writable check,
+newest loadable checkpoint, wrong-checkpoint message, clean stop, NaN guard, damaged-TFRecord locator."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ci.canonical import run_safety as rs
+from ci.tests.conftest import REPO
+
+tf = pytest.importorskip("tensorflow")
+
+
+def save_checkpoints(folder, steps, value=1.0):
+    """Numbered TF2 checkpoints model-<step> holding one variable 'w' of shape [2]."""
+    w = tf.Variable([value, value])
+    checkpoint = tf.train.Checkpoint(w=w)
+    return [checkpoint.write(os.path.join(folder, f"model-{step}")) for step in steps]
+
+
+def test_writable_folder_names_the_flag_the_folder_and_the_reason(tmp_path):
+    assert rs.writable_folder(str(tmp_path / "new" / "run"), "--output_path") == str(tmp_path / "new" / "run")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(rs.RunSafetyError) as err:
+        rs.writable_folder(str(blocker / "run"), "--output_path")
+    assert str(err.value) == f"--output_path={blocker}/run: cannot write there: Not a directory"
+
+
+def test_a_second_lock_on_the_folder_names_the_holder_and_a_dead_holder_is_taken_over(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import sys, time
+        sys.path.insert(0, {os.path.join(REPO, 'ci', 'canonical')!r})
+        import run_safety
+        run_safety.FolderLock({str(tmp_path)!r}).acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(rs.RunSafetyError) as err:
+            rs.FolderLock(str(tmp_path)).acquire()
+        assert f"is in use by another run (pid={holder.pid} " in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    notices = []
+    with rs.FolderLock(str(tmp_path)).acquire(notices.append):
+        assert f"pid={os.getpid()} " in (tmp_path / rs.LOCK_NAME).read_text()
+    assert len(notices) == 1 and f"pid={holder.pid}" in notices[0] and "no longer running" in notices[0]
+    assert (tmp_path / rs.LOCK_NAME).read_text() == ""  # released cleanly: the next run gets no notice
+
+
+def test_resume_point_skips_a_damaged_newest_checkpoint_and_says_why(tmp_path):
+    save_checkpoints(str(tmp_path), [10, 20, 30])
+    data = next(tmp_path.glob("model-30.data-*"))
+    data.write_bytes(data.read_bytes()[:-3] + b"\x00\x00\x00")
+    notices = []
+    assert rs.resume_point(str(tmp_path), notices.append) == str(tmp_path / "model-20")
+    assert len(notices) == 1 and "skipping damaged checkpoint" in notices[0] and "model-30" in notices[0]
+
+
+def test_resume_point_lists_the_folder_so_a_moved_run_still_resumes(tmp_path):
+    save_checkpoints(str(tmp_path / "a"), [5, 7])
+    (tmp_path / "a" / "checkpoint").write_text('model_checkpoint_path: "/gone/model-7"\n')
+    os.rename(tmp_path / "a", tmp_path / "b")
+    assert rs.resume_point(str(tmp_path / "b")) == str(tmp_path / "b" / "model-7")
+    assert rs.resume_point(str(tmp_path / "empty-or-missing")) is None
+
+
+def test_resume_point_refuses_when_no_checkpoint_loads(tmp_path):
+    save_checkpoints(str(tmp_path), [1])
+    next(tmp_path.glob("model-1.data-*")).write_bytes(b"")
+    with pytest.raises(rs.RunSafetyError) as err:
+        rs.resume_point(str(tmp_path), lambda text: None)
+    assert str(err.value).startswith(f"none of the 1 checkpoints in {tmp_path} loads (newest: model-1)")
+
+
+def test_check_variables_counts_and_names_the_first_mismatch_in_one_short_line(tmp_path):
+    prefix = save_checkpoints(str(tmp_path), [1])[0]
+    name = "w/.ATTRIBUTES/VARIABLE_VALUE"
+    rs.check_variables(prefix, {name: [2]})
+    with pytest.raises(rs.RunSafetyError) as err:
+        rs.check_variables(prefix, {name: [3], **{f"layer{i}/kernel" * 5: [4, 4] for i in range(40)}})
+    message = str(err.value)
+    assert "holds 0 of its 41 variables" in message and len(message) <= rs.MAX_MESSAGE
+    assert "\n" not in message
+    with pytest.raises(rs.RunSafetyError, match=r"w/.ATTRIBUTES/VARIABLE_VALUE has shape \[2\] there, \[3\]"):
+        rs.check_variables(prefix, {name: [3]})
+
+
+def test_check_finite_names_value_step_and_flag():
+    rs.check_finite(3, loss=1.5, total_loss=2.0)
+    with pytest.raises(rs.TrainingDiverged, match=r"^total_loss is inf at step 7; lower --learing_rata$"):
+        rs.check_finite(7, "--learing_rata", loss=1.5, total_loss=float("inf"))
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_after_the_step_with_a_checkpoint(signum, status):
+    saved = []
+    with rs.StopSignals() as stop:
+        stop.stop_if_requested(1, lambda: saved.append(1))
+        os.kill(os.getpid(), signum)
+        assert stop.requested
+        with pytest.raises(rs.Stopped) as err:
+            stop.stop_if_requested(2, lambda: saved.append(2) or "model-2")
+    assert saved == [2] and err.value.status == status
+    assert str(err.value).startswith(f"stopped by {signal.Signals(signum).name} at step 2; checkpoint model-2")
+    assert signal.getsignal(signum) is not stop._handle  # the previous handler is back
+
+
+def test_locate_bad_tfrecord_names_file_and_record(tmp_path):
+    good, bad = str(tmp_path / "a.tfrecord"), str(tmp_path / "b.tfrecord")
+    for path in (good, bad):
+        with tf.io.TFRecordWriter(path) as writer:
+            for i in range(3):
+                writer.write(b"record %d" % i)
+    raw = bytearray(open(bad, "rb").read())
+    raw[len(raw) // 2] ^= 0xFF
+    open(bad, "wb").write(bytes(raw))
+    assert rs.locate_bad_tfrecord([good]) is None
+    path, record, reason = rs.locate_bad_tfrecord([good, bad])
+    assert path == bad and record == 1 and reason
