@@ -98,6 +98,7 @@ describe_status() {
 # Stops the workers still running and writes why into their logs.
 stop_workers() {
     local rank pids=() tries
+    kill "$relay_pid" 2>/dev/null
     for rank in "${!worker_pids[@]}"; do
         echo "[Error] stopped by the launcher: $1" >>"$(rank_log "$rank")"
         pids+=("${worker_pids[$rank]}")
@@ -129,7 +130,7 @@ run_workers() {
     worker_pids=()  # indexed by rank
     for rank in "${ranks_here[@]}"; do
         (
-            export RANK_ID=$rank ASCEND_DEVICE_ID=$rank
+            export RANK_ID=$rank ASCEND_DEVICE_ID=$rank ZOO_PROGRESS_EVERY=$progress_every
             [ -z "$cluster_workers" ] || export TF_CONFIG="{\"cluster\": {\"worker\": [$cluster_workers]}, \"task\": {\"type\": \"worker\", \"index\": $rank}}"
             if command -v taskset >/dev/null && [ "$cores" -ge "$n" ]; then
                 taskset -pc "$((i * cores / n))-$(((i + 1) * cores / n - 1))" "$BASHPID" >/dev/null ||
@@ -142,6 +143,8 @@ run_workers() {
         i=$((i + 1))
     done
     [ "$cores" -ge "$n" ] || echo "[Warning] $launcher: $n ranks on $cores cores: no core binding" >&2
+    touch "$(rank_log "${ranks_here[0]}")"
+    relay_progress "$(rank_log "${ranks_here[0]}")"  # one rank's progress stands for all
     trap 'stop_workers "the launcher was interrupted"; exit 130' INT TERM
     # Polls: `wait -n -p` needs bash 5.1, which older Ascend hosts lack.
     while [ ${#worker_pids[@]} -gt 0 ]; do
@@ -160,5 +163,7 @@ run_workers() {
         done
     done
     trap - INT TERM
+    kill "$relay_pid" 2>/dev/null
+    wait "$relay_pid" 2>/dev/null
     ASCEND_DEVICE_ID=${ranks_here[-1]}
 }
