@@ -364,7 +364,9 @@ class ModelHarness:
         """Kills launch as planned; returns (inside a save, the floor: newest checkpoint step at the kill)."""
         window = self.startup + self.total / self.rate / (self.kills + 1)
         if kind == "save":
-            deadline = launch.start + 1.5 * self.startup + 2 * self.total / self.rate / (self.kills + 1)
+            # Long enough for the launch to reach its next checkpoint (save_every steps in ci/faults.toml).
+            save_every = self.cfg.get("save_every", 2 * self.total / (self.kills + 1))
+            deadline = launch.start + 1.5 * self.startup + 1.5 * save_every / self.rate
             folder = os.path.join(self.output, "0")
             while time.time() < deadline and launch.running():
                 if saving_now(folder):
