@@ -24,9 +24,11 @@
 #   fail MESSAGE LOG [STATUS]    [Error] line, the end of LOG without step lines or TensorFlow's start-up
 #                                banner, exit STATUS (default 1)
 #   run_python SCRIPT LOG ARG... runs python3 SCRIPT ARG... in the model folder, output appended to LOG;
+#                                its [progress] lines are shown on the console every --progress_every seconds;
 #                                SIGTERM / SIGINT to the launcher reach the script (which saves and stops). On
 #                                failure the script's own [Error] line (flag names as the user typed them)
 #                                or the log's end, exit with the script's status
+#   result_value KEY             KEY of $out/result.json, the run record of run_report.py (empty if null)
 #   finish_run ACC_KEY ACC LOSS_FILE
 #                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
 #                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
@@ -77,6 +79,7 @@ usage() {
 parse_flags() {
     local arg name
     flag resume False bool "True: keep output/<device> and continue from its last checkpoint; otherwise a fresh run, the previous output/<device> kept as output/<device>.prev"
+    flag progress_every 30 count "seconds between progress lines on the console (step, loss, images/sec, ETA); 0: none"
     for arg in "$@"; do
         name=${arg%%=*}
         name=${name#--}
@@ -221,17 +224,34 @@ script_error() {
     echo "$line"
 }
 
+# The entry script's [progress] lines (run_report.Progress) shown on the console while it runs; the log keeps
+# everything. relay_pid: the tail to kill when the script has ended (it also ends with the launcher).
+relay_progress() {
+    tail -n 0 -F --pid=$$ "$1" 2>/dev/null > >(grep --line-buffered '^\[progress\]') &
+    relay_pid=$!
+}
+
+# VALUE of KEY in the run's result.json (run_report.write_result), empty when it is null or absent.
+result_value() {
+    python3 -c 'import json, sys
+value = json.load(open(sys.argv[1])).get(sys.argv[2])
+print("" if value is None else value)' "$out/result.json" "$1" 2>/dev/null
+}
+
 run_python() {
     local script=$1 log=$2 status pid error
     shift 2
-    (trap - INT; cd "$model_dir" && exec python3 "$script" "$@") >>"$log" 2>&1 &
+    (trap - INT; cd "$model_dir" && ZOO_PROGRESS_EVERY=$progress_every exec python3 "$script" "$@") >>"$log" 2>&1 &
     pid=$!
+    relay_progress "$log"
     # The script saves a checkpoint and stops on SIGTERM / SIGINT; a launcher stopped by a scheduler passes
     # it on. wait returns early when a trapped signal arrives, hence the loop.
     trap 'kill -TERM $pid 2>/dev/null' TERM
     trap 'kill -INT $pid 2>/dev/null' INT
     while wait "$pid"; status=$?; kill -0 "$pid" 2>/dev/null; do :; done
     trap - TERM INT
+    kill "$relay_pid" 2>/dev/null
+    wait "$relay_pid" 2>/dev/null
     [ $status -ne 0 ] || return 0
     error=$(script_error "$log")
     if [ -n "$error" ]; then

@@ -9,7 +9,8 @@
 #                         originals, one per NPU, with RANK_TABLE_FILE (default test/8p.json); elsewhere one
 #                         tf.distribute cluster through TF_CONFIG: RANK_SIZE workers (default 8) on this host
 #                         at free loopback ports, or with --worker_hosts the one worker --task_index of a
-#                         cluster spread over several hosts. Sets CaseName for per-worker batch BATCH, then
+#                         cluster spread over several hosts (or, without --worker_hosts, the cluster and
+#                         index of a TF_CONFIG set by a cluster manager). Sets CaseName for per-worker batch BATCH, then
 #                         start_output of each rank here, and starts the workers: the i-th of n bound with
 #                         taskset to cores i*C/n .. (i+1)*C/n-1 of this host's C cores (unbound when C < n),
 #                         each with RANK_ID = ASCEND_DEVICE_ID = its rank (and TF_CONFIG off Ascend). It
@@ -35,6 +36,24 @@ for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
 
+# A cluster manager (a Kubeflow TFJob) sets TF_CONFIG in each pod: its worker list and task index stand for
+# --worker_hosts and --task_index.
+hosts_from_tf_config() {
+    local parsed
+    parsed=$(python3 -c 'import json, os, sys
+try:
+    config = json.loads(os.environ["TF_CONFIG"])
+    workers, task = config["cluster"]["worker"], config["task"]
+    if task["type"] != "worker":
+        sys.exit("task type " + repr(task["type"]) + ": only worker tasks train here")
+    print(",".join(workers), int(task["index"]))
+except (ValueError, KeyError, TypeError) as err:
+    sys.exit(f"not a worker cluster description ({type(err).__name__}: {err})")' 2>&1) ||
+        { echo "[Error] $launcher: TF_CONFIG: $parsed"; exit 1; }
+    read -r worker_hosts task_index <<<"$parsed"
+    echo "TF_CONFIG from the environment: worker $task_index of $worker_hosts"
+}
+
 plan_workers() {
     local hosts=() port
     common_env
@@ -53,6 +72,7 @@ plan_workers() {
         return
     fi
     worker_device=tf.distribute
+    [ -n "$worker_hosts" ] || [ -z "${TF_CONFIG:-}" ] || hosts_from_tf_config
     if [ -n "$worker_hosts" ]; then
         IFS=, read -r -a hosts <<<"$worker_hosts"
         RANK_SIZE=${#hosts[@]}
@@ -78,6 +98,7 @@ describe_status() {
 # Stops the workers still running and writes why into their logs.
 stop_workers() {
     local rank pids=() tries
+    kill "$relay_pid" 2>/dev/null
     for rank in "${!worker_pids[@]}"; do
         echo "[Error] stopped by the launcher: $1" >>"$(rank_log "$rank")"
         pids+=("${worker_pids[$rank]}")
@@ -109,7 +130,7 @@ run_workers() {
     worker_pids=()  # indexed by rank
     for rank in "${ranks_here[@]}"; do
         (
-            export RANK_ID=$rank ASCEND_DEVICE_ID=$rank
+            export RANK_ID=$rank ASCEND_DEVICE_ID=$rank ZOO_PROGRESS_EVERY=$progress_every
             [ -z "$cluster_workers" ] || export TF_CONFIG="{\"cluster\": {\"worker\": [$cluster_workers]}, \"task\": {\"type\": \"worker\", \"index\": $rank}}"
             if command -v taskset >/dev/null && [ "$cores" -ge "$n" ]; then
                 taskset -pc "$((i * cores / n))-$(((i + 1) * cores / n - 1))" "$BASHPID" >/dev/null ||
@@ -122,6 +143,8 @@ run_workers() {
         i=$((i + 1))
     done
     [ "$cores" -ge "$n" ] || echo "[Warning] $launcher: $n ranks on $cores cores: no core binding" >&2
+    touch "$(rank_log "${ranks_here[0]}")"
+    relay_progress "$(rank_log "${ranks_here[0]}")"  # one rank's progress stands for all
     trap 'stop_workers "the launcher was interrupted"; exit 130' INT TERM
     # Polls: `wait -n -p` needs bash 5.1, which older Ascend hosts lack.
     while [ ${#worker_pids[@]} -gt 0 ]; do
@@ -140,5 +163,7 @@ run_workers() {
         done
     done
     trap - INT TERM
+    kill "$relay_pid" 2>/dev/null
+    wait "$relay_pid" 2>/dev/null
     ASCEND_DEVICE_ID=${ranks_here[-1]}
 }

@@ -30,6 +30,11 @@ ENTRY = textwrap.dedent("""\
         print("2026-12-01 00:00:00.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.")
         print("something broke")
         sys.exit(4)
+    if marker("progress"):
+        import time
+        for step in (1, 2):
+            print(f"[progress] step {step}/2 every {os.environ['ZOO_PROGRESS_EVERY']}", flush=True)
+            time.sleep(0.3)
     if marker("slow"):
         def stop(signum, frame):
             print(f"[Error] stopped by {signal.Signals(signum).name} at step 1", file=sys.stderr)
@@ -355,3 +360,14 @@ def test_an_unwritable_output_folder_is_one_line_naming_it(toy, tmp_path):
     proc = run(toy, f"--data_path={tmp_path / 'data'}")
     assert proc.returncode == 1
     assert proc.stdout == f"[Error] train_full_1p.sh: cannot write in {toy}/test/output: File exists\n"
+
+
+def test_progress_lines_reach_the_console_and_the_log_keeps_them(toy, tmp_path):
+    launcher(toy)
+    data = tmp_path / "data"
+    (data / "progress").write_text("x")
+    proc = run(toy, f"--data_path={data}", "--progress_every=7")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [line for line in proc.stdout.splitlines() if line.startswith("[progress]")] == [
+        "[progress] step 1/2 every 7", "[progress] step 2/2 every 7"]
+    assert (toy / "test" / "output" / "0" / "train_0.log").read_text().count("[progress]") == 2
