@@ -622,6 +622,8 @@ def main(argv=None):
     if not models:
         print(f"[Error] no model in {args.config} matches --only={args.only!r}")
         return 1
+    # SIGTERM (a CI timeout) unwinds like Ctrl-C, so that the user's test/output is put back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     start = time.time()
     results = []
     for model in models:
