@@ -17,10 +17,6 @@ class UsageError(ReportedError):
     """A mistake in the user's input (flag, file or folder)."""
 
 
-class TrainingError(ReportedError):
-    """The input was accepted but training failed (e.g. the loss diverged)."""
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag on one line (no usage dump) and exits 2."""
 
