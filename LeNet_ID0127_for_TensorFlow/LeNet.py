@@ -3,14 +3,14 @@
 Checkpoints go to <output_path>/ckpt_npu (resumed from when present), TensorBoard events to
 <output_path>/logs. The log lines keep the original port's format so its launcher greps still work.
 """
-import math
 import os
 import sys
 import time
 from collections import namedtuple
 
 import lenet_cli
-from lenet_cli import TrainingError, UsageError
+import run_safety
+from lenet_cli import UsageError
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--summary_steps", type=lenet_cli.positive_int, default=100)
     p.add_argument("--warmup_steps", type=int, default=20, help="steps left out of the ms/step figure")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", type=lenet_cli.str2bool, default=False,
+                   help="True: continue from <output_path>/ckpt_npu, an error when it holds no usable checkpoint "
+                        "(False resumes too when checkpoints are there)")
     p.add_argument("--restore_path", default="", help="checkpoint (file prefix or folder) to initialise from")
     p.add_argument("--restore_exclude", default="", help="comma-separated scopes not to load, e.g. fc_3/")
     p.add_argument("--precision_mode", choices=lenet_device.PRECISION_MODES, default="allow_fp32_to_fp16",
@@ -84,6 +87,10 @@ def restore_pretrained(restore_path, exclude):
     prefixes = [s.strip() for s in exclude.split(",") if s.strip()]
     chosen = {v.op.name: v for v in lenet_model.model_variables()
               if not any(v.op.name.startswith(prefix) for prefix in prefixes)}
+    if not chosen:
+        raise UsageError(f"--restore_exclude={exclude} leaves no variable to load from --restore_path")
+    # Every chosen variable must be there: a checkpoint of another network is one line, not a listing.
+    lenet_model.check_checkpoint(restore_path, chosen.values())
     try:
         tf.compat.v1.train.init_from_checkpoint(restore_path, chosen)
     except (ValueError, tf.errors.OpError) as err:
@@ -104,6 +111,8 @@ class Graph:
         optimizer = tf.compat.v1.train.AdamOptimizer(args.learning_rate, beta1=0.9, beta2=0.999)
         optimizer = lenet_device.wrap_optimizer(optimizer, args.loss_scale_flag, args.loss_scale_value)
         self.train_op = optimizer.minimize(self.loss, global_step=self.global_step)
+        # Fetched only before a save: a finite loss can still leave non-finite weights after its update.
+        self.weight_norm = tf.add_n([tf.reduce_sum(tf.abs(v)) for v in lenet_model.model_variables()])
         tf.compat.v1.summary.scalar("loss", self.loss)
         tf.compat.v1.summary.scalar("train_accuracy", train_accuracy)
         self.summaries = tf.compat.v1.summary.merge_all()
@@ -133,15 +142,23 @@ def steady_ms_per_step(step_seconds, warmup):
     return f"{1000.0 * float(np.mean(steady)):.4f}" if steady else "NA"
 
 
-def check_loss(loss, step, learning_rate, ckpt_dir):
-    """A diverged loss ends the run: training failed, the flags were valid."""
-    if not math.isfinite(loss):
-        last = tf.train.latest_checkpoint(ckpt_dir) or "none"
-        raise TrainingError(f"loss is {loss} at step {step}; lower --learning_rate "
-                            f"(now {learning_rate}; last checkpoint: {last})")
+class Checkpoints:
+    """Numbered checkpoints model.ckpt-<global step> in one folder; a non-finite model is never saved."""
+
+    def __init__(self, ckpt_dir, graph):
+        self.prefix = os.path.join(ckpt_dir, "model.ckpt")
+        self.graph = graph
+        # Relative paths in the state file: a moved or copied run folder still names its own checkpoints.
+        self.saver = tf.compat.v1.train.Saver(max_to_keep=5, save_relative_paths=True)
+        # Checkpoints of earlier processes join the rotation, so the folder keeps the newest five in all.
+        self.saver.recover_last_checkpoints([p for _, p in reversed(run_safety.numbered_checkpoints(ckpt_dir))])
+
+    def save(self, sess, step):
+        run_safety.check_finite(step, "--learning_rate", weight_norm=sess.run(self.graph.weight_norm))
+        return self.saver.save(sess, self.prefix, global_step=step, write_meta_graph=False)
 
 
-def train(args, sess, graph, saver, ckpt_dir, writer, validation):
+def train(args, sess, graph, checkpoints, writer, validation, stop):
     """Runs the remaining steps; returns the losses and per-step wall times of this process."""
     total = args.epochs * args.steps
     step = sess.run(graph.global_step)
@@ -149,6 +166,7 @@ def train(args, sess, graph, saver, ckpt_dir, writer, validation):
         print(f"checkpoint is at global step {step} of {total}: nothing left to train", flush=True)
     losses, step_seconds = [], []
     while step < total:
+        stop.stop_if_requested(step, lambda: checkpoints.save(sess, step))
         # The step is counted here: a global_step fetched beside train_op may be read before its increment.
         step += 1
         with_summary = step % args.summary_steps == 0
@@ -157,7 +175,7 @@ def train(args, sess, graph, saver, ckpt_dir, writer, validation):
         results = sess.run(fetches)
         elapsed = time.perf_counter() - start
         loss = results[1]
-        check_loss(loss, step, args.learning_rate, ckpt_dir)
+        run_safety.check_finite(step, "--learning_rate", loss=loss)
         losses.append(float(loss))
         step_seconds.append(elapsed)
         epoch, step_in_epoch = (step - 1) // args.steps + 1, (step - 1) % args.steps + 1
@@ -165,7 +183,7 @@ def train(args, sess, graph, saver, ckpt_dir, writer, validation):
         if with_summary:
             writer.add_summary(results[2], step)
         if step % args.save_checkpoints_steps == 0 or step == total:
-            saver.save(sess, os.path.join(ckpt_dir, "model.ckpt"), global_step=step, write_meta_graph=False)
+            checkpoints.save(sess, step)
         if step_in_epoch == args.steps:
             report_epoch(args, sess, graph, writer, validation, epoch, step, step_seconds[-args.steps:])
     return losses, step_seconds
@@ -188,12 +206,22 @@ def run(args, datasets=None):
     datasets: (train, validation, test) mnist_idx.Split objects to use instead of reading --data_path (and
     --validation_size); tests inject small arrays this way. Each call builds its own graph.
     """
-    train_split, validation, test = datasets or mnist_idx.load(args.data_path, args.validation_size)
+    # Check first, then touch: the data and the output folder are proven before anything is written, and
+    # the folder is locked before its checkpoints are read.
+    splits = datasets or mnist_idx.load(args.data_path, args.validation_size)
     source = args.data_path if datasets is None else "arrays passed to run()"
-    ckpt_dir = os.path.join(args.output_path, "ckpt_npu")
-    os.makedirs(ckpt_dir, exist_ok=True)
-    resume_from = tf.train.latest_checkpoint(ckpt_dir)
+    run_safety.writable_folder(args.output_path, "--output_path")
+    with run_safety.FolderLock(args.output_path), run_safety.StopSignals() as stop:
+        ckpt_dir = run_safety.writable_folder(os.path.join(args.output_path, "ckpt_npu"), "--output_path")
+        logs_dir = run_safety.writable_folder(os.path.join(args.output_path, "logs"), "--output_path")
+        resume_from = run_safety.resume_point(ckpt_dir)
+        if args.resume and not resume_from:
+            raise UsageError(f"--resume=True: {ckpt_dir} holds no checkpoint to resume from")
+        return _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, stop)
 
+
+def _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, stop):
+    train_split, validation, test = splits
     chosen = lenet_device.precision(args.precision_mode)
     print(chosen.describe(), flush=True)
     print(f"data: {len(train_split)} train / {len(validation)} validation / {len(test)} test images from "
@@ -208,21 +236,26 @@ def run(args, datasets=None):
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(args.seed)
         graph = Graph(args, train_split)
-        if args.restore_path and not resume_from:
+        if resume_from:
+            lenet_model.check_checkpoint(resume_from, tf.compat.v1.global_variables())
+        elif args.restore_path:
             origin, names = restore_pretrained(args.restore_path, args.restore_exclude)
             print(f"initialised {len(names)} variables from {origin} (excluded: {args.restore_exclude or 'none'})")
-        saver = tf.compat.v1.train.Saver(max_to_keep=5)
-        writer = tf.compat.v1.summary.FileWriter(os.path.join(args.output_path, "logs"), tf.compat.v1.get_default_graph())
+        checkpoints = Checkpoints(ckpt_dir, graph)
+        writer = tf.compat.v1.summary.FileWriter(logs_dir, tf.compat.v1.get_default_graph())
         with tf.compat.v1.Session(config=config) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             if resume_from:
-                saver.restore(sess, resume_from)
-                print(f"resuming from {resume_from} at global step {sess.run(graph.global_step)}", flush=True)
+                checkpoints.saver.restore(sess, resume_from)
+                print(f"resuming from {resume_from} at step {sess.run(graph.global_step)}", flush=True)
+            else:
+                # A kill at any moment from here on leaves something to resume from.
+                checkpoints.save(sess, 0)
             sess.run(graph.iterator.initializer, graph.feed)
             tf.io.write_graph(sess.graph_def, ckpt_dir, "graph.pbtxt")
             start = time.time()
             try:
-                losses, step_seconds = train(args, sess, graph, saver, ckpt_dir, writer, validation)
+                losses, step_seconds = train(args, sess, graph, checkpoints, writer, validation, stop)
             finally:
                 writer.close()
             duration = time.time() - start

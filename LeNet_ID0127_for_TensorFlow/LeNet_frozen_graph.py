@@ -7,6 +7,7 @@ Outputs: Mean_1 (batch accuracy, as the original, for its online-inference flow)
 import os
 
 import lenet_cli
+from lenet_cli import UsageError
 
 import tensorflow as tf
 
@@ -40,13 +41,17 @@ def main(argv):
     checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path, "--ckpt_path")
     with tf.Graph().as_default(), lenet_device.portable_graph():
         build_inference_graph()
+        lenet_model.check_checkpoint(checkpoint, lenet_model.model_variables())
         saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
         with tf.compat.v1.Session() as sess:
             saver.restore(sess, checkpoint)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), OUTPUT_NODES)
-    with open(args.output_path, "wb") as handle:
-        handle.write(frozen.SerializeToString())
+    try:
+        with open(args.output_path, "wb") as handle:
+            handle.write(frozen.SerializeToString())
+    except OSError as err:
+        raise UsageError(f"--output_path={args.output_path}: cannot write there: {err.strerror or err}") from None
     print(f"froze {checkpoint} into {args.output_path} ({len(frozen.node)} nodes)")
     print("input nodes: input_image (float32 [None,784]), input_label (float32 [None,10])")
     print("output nodes: Mean_1 (accuracy), predictions (softmax [None,10])")

@@ -9,12 +9,15 @@ import re
 import time
 
 import lenet_cli
+import run_safety
 from lenet_cli import UsageError
 
 import numpy as np
 import tensorflow as tf
 
 from mnist_idx import NUM_CLASSES, PIXELS
+
+INPUT, OUTPUT = "input_image:0", "predictions:0"
 
 
 def parse_args(argv):
@@ -55,16 +58,21 @@ def load_graph(model_path):
     except Exception as err:  # protobuf raises its own DecodeError type
         raise UsageError(f"--model_path {model_path}: not a GraphDef ({err})") from None
     graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    return graph
+    try:
+        with graph.as_default():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+        inputs, outputs = graph.get_tensor_by_name(INPUT), graph.get_tensor_by_name(OUTPUT)
+    except (ValueError, KeyError) as err:  # another model's graph, or a checkpoint file that parsed by chance
+        raise UsageError(run_safety.short(f"--model_path {model_path}: not a LeNet frozen graph with {INPUT} "
+                                          f"and {OUTPUT} ({err})")) from None
+    return graph, inputs, outputs
 
 
 def main(argv):
     args = parse_args(argv)
-    graph = load_graph(args.model_path)
+    graph, inputs, outputs = load_graph(args.model_path)
     names, images, labels = read_bins(args.data_dir)
-    inputs, outputs = graph.get_tensor_by_name("input_image:0"), graph.get_tensor_by_name("predictions:0")
+    run_safety.writable_folder(args.output_dir, "--output_dir")
     predicted, batch_seconds = [], []
     with tf.compat.v1.Session(graph=graph) as sess:
         for start in range(0, len(names), args.batchSize):
@@ -76,7 +84,6 @@ def main(argv):
             batch_seconds.append(time.perf_counter() - began)
             predicted.extend(np.argmax(probabilities[:len(batch)], axis=1))
     predicted = np.array(predicted)
-    os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "predictions.txt"), "w") as handle:
         for name, guess, truth in zip(names, predicted, labels):
             handle.write(f"{name} {guess} {truth}\n")

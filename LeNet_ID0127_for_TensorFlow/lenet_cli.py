@@ -3,6 +3,8 @@ import argparse
 import os
 import sys
 
+import run_safety
+
 # TensorFlow's C++ start-up chatter hides the lines users grep for; keep it unless asked for.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -13,10 +15,6 @@ class ReportedError(Exception):
 
 class UsageError(ReportedError):
     """A mistake in the user's input (flag, file or folder)."""
-
-
-class TrainingError(ReportedError):
-    """The input was accepted but training failed (e.g. the loss diverged)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -65,14 +63,17 @@ def parse_tolerant(parser, argv):
 
 
 def run(main, argv=None):
-    """Runs main(argv) (default: the command line) and exits; a ReportedError becomes '[Error] <message>'
-    on stderr and exit status 1."""
+    """Runs main(argv) (default: the command line) and exits; a ReportedError or RunSafetyError becomes
+    '[Error] <message>' on stderr and exit status 1, a stop by SIGTERM / SIGINT its line and 143 / 130."""
     # TF1-API deprecation notices would bury the training log; errors still show. Scripts that do not use
     # TensorFlow (LeNet_preprocess.py) do not pay for importing it.
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     try:
         sys.exit(main(sys.argv[1:] if argv is None else argv) or 0)
-    except ReportedError as err:
+    except (ReportedError, run_safety.RunSafetyError) as err:
         sys.stderr.write(f"[Error] {err}\n")
         sys.exit(1)
+    except run_safety.Stopped as stop:
+        sys.stderr.write(f"[Error] {stop}\n")
+        sys.exit(stop.status)

@@ -4,6 +4,7 @@ import os
 import tensorflow as tf
 
 import lenet_device
+import run_safety
 from lenet_cli import UsageError
 from mnist_idx import IMAGE_SIDE, NUM_CLASSES
 
@@ -61,8 +62,23 @@ def model_variables():
 
 
 def resolve_checkpoint(path, flag):
-    """A checkpoint folder (its latest checkpoint) or a checkpoint prefix -> the prefix."""
-    found = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-    if not found or not tf.io.gfile.exists(found + ".index"):
+    """A checkpoint folder (its newest checkpoint that loads) or a checkpoint prefix -> the prefix.
+
+    A damaged prefix or a folder where no checkpoint loads is a UsageError naming flag, never a traceback.
+    """
+    if os.path.isdir(path):
+        found = run_safety.resume_point(path)
+        if found is None:
+            raise UsageError(f"{flag} {path}: no checkpoint found")
+        return found
+    if not tf.io.gfile.exists(path + ".index"):
         raise UsageError(f"{flag} {path}: no checkpoint found")
-    return found
+    problem = run_safety.load_problem(path)
+    if problem:
+        raise UsageError(f"{flag} {path}: damaged checkpoint: {problem}")
+    return path
+
+
+def check_checkpoint(prefix, variables):
+    """One line (run_safety.check_variables) unless the checkpoint holds every one of variables, shaped alike."""
+    run_safety.check_variables(prefix, {v.op.name: v.shape.as_list() for v in variables}, what="LeNet")

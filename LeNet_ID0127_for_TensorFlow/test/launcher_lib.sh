@@ -23,7 +23,7 @@ start_single "$batch_size"
 run_python LeNet.py "$log" --data_path="$data_path" --output_path="$out" --batch_size="$batch_size" \
     --learning_rate="$learning_rate" --epochs="$epochs" --steps="$steps" --precision_mode="$precision_mode" \
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step" \
-    --profiling="$profiling"
+    --profiling="$profiling" --resume="$resume"
 
 # The markers LeNet.py prints (the original launcher's greps).
 marker() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }

@@ -4,15 +4,19 @@ The entry scripts' mains run in-process through lenet_cli.run, as their __main__
 the real command lines and launchers once each, where a traceback or TensorFlow's start-up noise would show.
 """
 import gzip
+import os
 import shutil
 import struct
 
 import pytest
+import tensorflow as tf
 
 import LeNet
 import LeNet_frozen_graph
 import LeNet_online_inference
 import LeNet_preprocess
+import lenet_model
+import run_safety
 from conftest import MODEL_DIR, assert_one_line_error, run, run_in_process, run_python
 
 SMALL = ["--validation_size=500", "--epochs=1", "--steps=2"]
@@ -79,6 +83,125 @@ def test_restore_path_without_checkpoint(small_mnist, tmp_path, capsys):
     assert_one_line_error(*result, "--restore_path", "no checkpoint found")
 
 
+@pytest.fixture(scope="module")
+def foreign_checkpoints(tmp_path_factory):
+    """(alien, misshaped): a 300-variable checkpoint of another network (its full listing in an error was
+    26,000 characters), and one with LeNet's names but a 5-class last layer."""
+    folder = tmp_path_factory.mktemp("foreign")
+    layers = {f"resnet_block_{i}/conv_{j}/kernel": [1, 1, 2, 2] for i in range(100) for j in range(3)}
+    lenet = {f"{scope}/{kind}": shape for scope, shape in
+             (("layer_1", [5, 5, 1, 6]), ("layer_2", [5, 5, 6, 16]), ("fc_1", [784, 120]), ("fc_2", [120, 84]),
+              ("fc_3", [84, 5])) for kind in ("weights", "bias")}
+    lenet.update({name: [shape[-1]] for name, shape in lenet.items() if name.endswith("/bias")})
+    prefixes = []
+    for name, variables in (("alien", layers), ("misshaped", lenet)):
+        with tf.Graph().as_default():
+            saved = [tf.compat.v1.get_variable(var, shape) for var, shape in variables.items()]
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                prefixes.append(tf.compat.v1.train.Saver(saved).save(sess, str(folder / name / "model.ckpt-7")))
+    return prefixes
+
+
+def one_error_line(stderr):
+    line = next(line for line in stderr.splitlines() if line.startswith("[Error]"))
+    assert len(line) <= 310, len(line)
+    return line
+
+
+def test_a_checkpoint_of_another_network_is_one_short_line(foreign_checkpoints, small_mnist, tmp_path, capsys):
+    alien, misshaped = foreign_checkpoints
+    for main, argv in ((LeNet.main, [f"--data_path={small_mnist}", f"--output_path={tmp_path / 'warm'}", *SMALL,
+                                     f"--restore_path={alien}"]),
+                       (LeNet_frozen_graph.main, [f"--ckpt_path={alien}", f"--output_path={tmp_path / 'x.pb'}"])):
+        result = run_in_process(main, argv, capsys)
+        assert_one_line_error(*result, f"[Error] {alien} is not a checkpoint of LeNet: it holds 0 of its 10 "
+                                       "variables; first missing: fc_1/bias")
+        one_error_line(result[2])
+    assert not (tmp_path / "x.pb").exists()
+
+    result = train(small_mnist, tmp_path, capsys, *SMALL, f"--restore_path={os.path.dirname(misshaped)}",
+                   "--restore_exclude=fc_1/")
+    assert_one_line_error(*result, "holds 6 of its 8 variables; fc_3/bias has shape [5] there, [10] in LeNet")
+
+
+def test_resuming_from_a_checkpoint_of_another_network_fails_and_keeps_it(foreign_checkpoints, small_splits,
+                                                                           tmp_path, capsys):
+    ckpt_dir = tmp_path / "ckpt_npu"
+    shutil.copytree(os.path.dirname(foreign_checkpoints[0]), ckpt_dir)
+    before = sorted(p.name for p in ckpt_dir.iterdir())
+    with pytest.raises(run_safety.RunSafetyError, match=r"holds 0 of its \d+ variables; first missing: "):
+        LeNet.run(LeNet.parse_args([f"--output_path={tmp_path}", *SMALL]), small_splits)
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == before
+
+
+def test_a_warm_start_that_loads_nothing_is_an_error(foreign_checkpoints, small_mnist, tmp_path, capsys):
+    result = train(small_mnist, tmp_path, capsys, *SMALL, f"--restore_path={foreign_checkpoints[1]}",
+                   "--restore_exclude=layer_,fc_")
+    assert_one_line_error(*result, "--restore_exclude=layer_,fc_ leaves no variable to load")
+
+
+def test_explicit_resume_without_a_checkpoint(small_mnist, tmp_path, capsys):
+    result = train(small_mnist, tmp_path, capsys, *SMALL, "--resume=True")
+    assert_one_line_error(*result, "--resume=True: ", "ckpt_npu holds no checkpoint to resume from")
+
+
+def test_a_second_run_on_a_locked_output_folder(small_mnist, tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    with run_safety.FolderLock(str(tmp_path / "out")):
+        result = train(small_mnist, tmp_path, capsys, *SMALL)
+    assert_one_line_error(*result, f"{tmp_path / 'out'} is in use by another run (pid={os.getpid()} ")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".run.lock"]
+
+
+@pytest.fixture(scope="module")
+def lenet_checkpoint(tmp_path_factory):
+    """An untrained LeNet checkpoint prefix: enough for the freezing errors."""
+    with tf.Graph().as_default():
+        lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return tf.compat.v1.train.Saver().save(sess, str(tmp_path_factory.mktemp("lenet") / "model.ckpt-1"))
+
+
+def test_unwritable_outputs(lenet_checkpoint, small_mnist, tmp_path, capsys):
+    # A path below a file: it cannot be created even as root, which ignores permission bits.
+    (tmp_path / "file").write_text("")
+    blocked = tmp_path / "file" / "out"
+    result = run_in_process(LeNet.main, [f"--data_path={small_mnist}", f"--output_path={blocked}", *SMALL], capsys)
+    assert_one_line_error(*result, f"[Error] --output_path={blocked}: cannot write there: Not a directory")
+    result = run_in_process(LeNet_frozen_graph.main, [f"--ckpt_path={lenet_checkpoint}",
+                                                      f"--output_path={blocked / 'x.pb'}"], capsys)
+    assert_one_line_error(*result, f"[Error] --output_path={blocked / 'x.pb'}: cannot write there: ")
+
+
+def test_freezing_a_damaged_checkpoint(lenet_checkpoint, tmp_path, capsys):
+    damaged = tmp_path / "model.ckpt-1"
+    for part in (".index", ".data-00000-of-00001"):
+        shutil.copy(lenet_checkpoint + part, str(damaged) + part)
+    data = tmp_path / "model.ckpt-1.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    result = run_in_process(LeNet_frozen_graph.main, [f"--ckpt_path={damaged}", f"--output_path={tmp_path}/x.pb"],
+                            capsys)
+    assert_one_line_error(*result, f"[Error] --ckpt_path {damaged}: damaged checkpoint: ")
+    one_error_line(result[2])
+    # A folder whose only checkpoint is damaged: never a silent choice, one line naming the folder.
+    result = run_in_process(LeNet_frozen_graph.main, [f"--ckpt_path={tmp_path}", f"--output_path={tmp_path}/x.pb"],
+                            capsys)
+    assert_one_line_error(*result, f"none of the 1 checkpoints in {tmp_path} loads")
+    assert not (tmp_path / "x.pb").exists()
+
+
+def test_inference_with_the_graph_of_another_network(tmp_path, capsys):
+    with tf.Graph().as_default() as graph:
+        tf.identity(tf.compat.v1.placeholder(tf.float32, [None, 3], name="features"), name="embedding")
+    (tmp_path / "other.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    result = run_in_process(LeNet_online_inference.main, [f"--model_path={tmp_path}/other.pb",
+                                                          f"--data_dir={tmp_path}"], capsys)
+    assert_one_line_error(*result, f"--model_path {tmp_path}/other.pb: not a LeNet frozen graph with input_image:0")
+    one_error_line(result[2])
+
+
 def test_freeze_without_checkpoint(tmp_path, capsys):
     result = run_in_process(LeNet_frozen_graph.main, [f"--ckpt_path={tmp_path}", f"--output_path={tmp_path}/x.pb"],
                             capsys)
@@ -116,10 +239,18 @@ def test_launcher_without_data_path_prints_the_original_error():
 
 
 @pytest.mark.slow
-def test_launcher_reports_a_training_failure(model_copy, tmp_path):
-    (tmp_path / "empty").mkdir()
-    proc = run(["bash", "test/train_performance_1p.sh", f"--data_path={tmp_path / 'empty'}"], cwd=model_copy)
+def test_launcher_relays_an_unwritable_checkpoint_folder_and_keeps_the_run(model_copy, smoke_mnist):
+    out = model_copy / "test" / "output" / "0"
+    out.mkdir(parents=True)
+    (out / "ckpt_npu").write_text("a file where the checkpoint folder goes")
+    (out / "train_0.log").write_text("the previous run's log\n")
+    proc = run(["bash", "test/train_performance_1p.sh", f"--data_path={smoke_mnist}", "--resume=True"],
+               cwd=model_copy)
     assert proc.returncode == 1
-    assert "[Error] LeNet.py failed with exit status 1" in proc.stdout
-    assert "missing train-images-idx3-ubyte.gz" in proc.stdout
-    assert not list((model_copy / "test" / "output" / "0").glob("*_perf.log")), "no summary for a failed run"
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("[Error]")]
+    assert errors == [f"[Error] --output_path={out / 'ckpt_npu'}: cannot write there: File exists"], proc.stdout
+    assert f"(full log: {out / 'train_0.log'})" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (out / "train_0.log").read_text().startswith("the previous run's log\n")
+    assert (out / "ckpt_npu").read_text() == "a file where the checkpoint folder goes"
+    assert not list(out.glob("*_perf.log")), "no summary for a failed run"

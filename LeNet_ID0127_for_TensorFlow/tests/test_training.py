@@ -1,9 +1,12 @@
 """LeNet.py's training entry in-process (LeNet.run with injected arrays, LeNet.main with flags): learning, the
-log the launchers read, checkpoints, resume, fine-tuning, a diverging loss, freezing and online inference."""
+log the launchers read, checkpoints, resume (moved folder, damaged newest checkpoint, after a stop signal),
+fine-tuning, a diverging loss, freezing and online inference."""
 import contextlib
 import io
+import os
 import re
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -14,8 +17,8 @@ import LeNet_frozen_graph
 import LeNet_online_inference
 import LeNet_preprocess
 import lenet_model
+import run_safety
 from conftest import FLOAT32, assert_one_line_error, final_value, run_in_process
-from lenet_cli import TrainingError
 
 # 240 steps at learning rate 0.003 leave sigmoid LeNet's 2.30 plateau (about step 150) and reach 0.99 on the
 # synthetic digits in float32; the thresholds below leave room for other CPUs' float32 kernels.
@@ -53,11 +56,13 @@ def test_training_learns_and_prints_what_the_launchers_read(trained):
     assert "Final Training Duration sec : " in log
 
 
-def test_training_leaves_checkpoints_graph_and_summaries(trained):
+def test_training_leaves_portable_numbered_checkpoints_graph_and_summaries(trained):
     out = trained[0]
     ckpt_dir = out / "ckpt_npu"
-    state = tf.train.get_checkpoint_state(str(ckpt_dir))
-    assert [p.rsplit("-", 1)[1] for p in state.all_model_checkpoint_paths] == ["50", "100", "150", "200", "240"]
+    # Step 0 (written right after initialisation) has rotated out: the newest five are kept.
+    assert [n for n, _ in run_safety.numbered_checkpoints(str(ckpt_dir))] == [240, 200, 150, 100, 50]
+    state = (ckpt_dir / "checkpoint").read_text()
+    assert 'model_checkpoint_path: "model.ckpt-240"' in state and str(out) not in state
     assert (ckpt_dir / "graph.pbtxt").is_file()
     tags = set()
     for path in (out / "logs").glob("events.out.tfevents.*"):
@@ -66,23 +71,56 @@ def test_training_leaves_checkpoints_graph_and_summaries(trained):
     assert {"loss", "train_accuracy", "validation_accuracy"} <= tags
 
 
-def test_a_run_resumes_at_the_next_step_and_a_finished_one_only_evaluates(trained, small_splits, tmp_path):
+def test_a_moved_run_resumes_and_skips_a_damaged_newest_checkpoint(trained, small_splits, tmp_path, capsys):
     out, outcome, _ = trained
     ckpt_dir = tmp_path / "ckpt_npu"
-    shutil.copytree(out / "ckpt_npu", ckpt_dir)
-    # The copied state file names the original folder's checkpoints; point it at the copies.
-    tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), str(ckpt_dir / "model.ckpt-240"))
+    shutil.copytree(out / "ckpt_npu", ckpt_dir)  # elsewhere: its state file must not matter
     finished, log = run_logged([f"--output_path={tmp_path}", *TRAINED], small_splits)
+    assert f"resuming from {ckpt_dir / 'model.ckpt-240'} at step 240" in log
     assert "checkpoint is at global step 240 of 240: nothing left to train" in log
     assert finished.losses == [] and finished.ms_per_step == "NA"
     # Same checkpoint, same float32 evaluation: the same accuracy.
     assert finished.accuracy == outcome.accuracy
 
-    longer = [a for a in TRAINED if not a.startswith("--steps=")] + ["--steps=125"]
+    # What a kill during a save leaves: the newest checkpoint cut short.
+    data = ckpt_dir / "model.ckpt-240.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:1000])
+    capsys.readouterr()
+    longer = [a for a in TRAINED if not a.startswith("--steps=")] + ["--steps=125", "--resume=True"]
     resumed, log = run_logged([f"--output_path={tmp_path}", *longer], small_splits)
-    assert f"resuming from {ckpt_dir / 'model.ckpt-240'} at global step 240" in log
-    assert re.findall(r"^epoch : 2----step : (\d+)-", log, re.M) == [str(s) for s in range(116, 126)]
-    assert len(resumed.losses) == 10
+    assert f"[Warning] skipping damaged checkpoint {ckpt_dir / 'model.ckpt-240'}: " in capsys.readouterr().err
+    assert f"resuming from {ckpt_dir / 'model.ckpt-200'} at step 200" in log
+    assert re.findall(r"^epoch : 2----step : (\d+)-", log, re.M) == [str(s) for s in range(76, 126)]
+    assert len(resumed.losses) == 50
+    assert run_safety.numbered_checkpoints(str(ckpt_dir))[0][0] == 250
+
+
+def test_ctrl_c_saves_then_the_run_resumes_from_it(small_mnist, tmp_path, capsys, monkeypatch):
+    # SIGTERM -> 143 is tested through the launcher (test_launchers.py).
+    signum, status = signal.SIGINT, 130
+
+    class StopAtStep3(run_safety.StopSignals):
+        def stop_if_requested(self, step, save):
+            if step == 3:
+                os.kill(os.getpid(), signum)  # the real handler is installed: it only records the request
+            super().stop_if_requested(step, save)
+
+    monkeypatch.setattr(run_safety, "StopSignals", StopAtStep3)
+    argv = [f"--data_path={small_mnist}", f"--output_path={tmp_path}", "--validation_size=500", "--epochs=1",
+            "--steps=5"]
+    code, stdout, stderr = run_in_process(LeNet.main, argv, capsys)
+    assert code == status
+    saved = tmp_path / "ckpt_npu" / "model.ckpt-3"
+    assert_one_line_error(code, stdout, stderr, f"[Error] stopped by {signum.name} at step 3; checkpoint "
+                          f"{saved} saved, run again with --resume=True to continue")
+    assert [n for n, _ in run_safety.numbered_checkpoints(str(tmp_path / "ckpt_npu"))] == [3, 0]
+    assert re.findall(r"^epoch : 1----step : (\d+)-", stdout, re.M) == ["1", "2", "3"]
+
+    monkeypatch.undo()
+    code, stdout, stderr = run_in_process(LeNet.main, argv + ["--resume=True"], capsys)
+    assert code == 0, stderr
+    assert f"resuming from {saved} at step 3" in stdout
+    assert re.findall(r"^epoch : 1----step : (\d+)-", stdout, re.M) == ["4", "5"]
 
 
 def test_both_spellings_of_the_learning_rate_flag_reach_adam(small_splits, tmp_path):
@@ -117,16 +155,23 @@ def test_fine_tuning_loads_all_but_the_excluded_scope(trained, small_splits, tmp
     assert f"initialised 8 variables from {source} (excluded: fc_3/)" in log
 
 
-def test_a_diverging_loss_is_a_training_failure_not_a_usage_error(small_mnist, small_splits, tmp_path, capsys):
-    with pytest.raises(TrainingError, match=r"^loss is nan at step \d+; lower --learning_rate \(now 1e\+38; "):
-        run_logged([f"--output_path={tmp_path / 'direct'}", "--learning_rate=1e38", "--epochs=1", "--steps=50"],
-                   small_splits)
+def test_a_diverging_loss_stops_the_run_before_any_non_finite_save(small_mnist, tmp_path, capsys):
+    # A checkpoint is attempted after every step, so the guard must come before each save.
     code, stdout, stderr = run_in_process(LeNet.main, [
-        f"--data_path={small_mnist}", f"--output_path={tmp_path / 'cli'}", "--validation_size=500",
-        "--learning_rate=1e38", "--epochs=1", "--steps=50"], capsys)
+        f"--data_path={small_mnist}", f"--output_path={tmp_path}", "--validation_size=500",
+        "--learning_rate=1e38", "--epochs=1", "--steps=50", "--save_checkpoints_steps=1"], capsys)
     assert code == 1
-    assert_one_line_error(code, stdout, stderr, "[Error] loss is nan at step ", "; lower --learning_rate")
+    assert_one_line_error(code, stdout, stderr)
+    error = next(line for line in stderr.splitlines() if line.startswith("[Error]"))
+    match = re.fullmatch(r"\[Error\] (loss|weight_norm) is (nan|inf) at step (\d+); lower --learning_rate", error)
+    assert match, error
     assert "Final Accuracy" not in stdout
+    saved = run_safety.numbered_checkpoints(str(tmp_path / "ckpt_npu"))
+    assert saved and all(number < int(match[3]) for number, _ in saved)
+    for _, prefix in saved:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            assert np.all(np.isfinite(reader.get_tensor(name))), (prefix, name)
 
 
 def test_frozen_graph_reproduces_the_training_accuracy(trained, small_mnist, tmp_path, capsys):
