@@ -172,7 +172,7 @@ start_output() {
     local dir=$1 reason
     lock_output "$dir"
     if [ "$resume" != True ] && [ -e "$dir" ]; then
-        if [ -z "$(find "$dir" -type f ! -name '*.log' -print -quit 2>/dev/null)" ]; then
+        if [ -z "$(find "$dir" -type f ! -name '*.log' ! -name .run.lock -print -quit 2>/dev/null)" ]; then
             rm -rf "$dir"
         elif rm -rf "$dir.prev" && mv "$dir" "$dir.prev"; then
             echo "the previous run's $dir is kept as $dir.prev"
