@@ -62,15 +62,16 @@ def steady_rate(ends, batch, warmup):
     return batch * timed / (ends[-1] - ends[warmup - 1])
 
 
-def measure(build, optimizer, input_shape, classes, batch, steps, precision):
-    """images/sec of `build()` (a Keras model producing float32 logits) trained with `optimizer`."""
+def measure(build, optimizer, input_shape, classes, batch, steps, precision, logits=True):
+    """images/sec of `build()` (a Keras model producing float32 logits, or probabilities with logits=False)
+    trained with `optimizer` under the Keras dtype policy `precision`."""
     import keras
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     keras.mixed_precision.set_dtype_policy(precision)
     model = build()
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
                   jit_compile=False)
     clock = step_clock()
     model.fit(synthetic_dataset(input_shape, classes, batch), epochs=1, steps_per_epoch=WARMUP_STEPS + steps,

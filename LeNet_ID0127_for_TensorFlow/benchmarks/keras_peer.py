@@ -12,17 +12,14 @@ def build():
     import keras
 
     layers = keras.layers
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(6, 5, padding="same", activation="sigmoid"),
-        layers.MaxPooling2D(2, 2, padding="same"),
-        layers.Conv2D(16, 5, padding="same", activation="sigmoid"),
-        layers.MaxPooling2D(2, 2, padding="same"),
-        layers.Flatten(),
-        layers.Dense(120, activation="sigmoid"),
-        layers.Dense(84, activation="sigmoid"),
-        layers.Dense(10, dtype="float32"),  # logits in float32 under a mixed policy
-    ], name="lenet_peer")
+    x = inputs = keras.Input((28, 28, 1))
+    for maps in (6, 16):  # 5x5 SAME convolution, sigmoid, 2x2 max-pool: 28 -> 14 -> 7
+        x = layers.MaxPooling2D(2, 2, padding="same")(layers.Conv2D(maps, 5, padding="same", activation="sigmoid")(x))
+    x = layers.Flatten()(x)
+    for units in (120, 84):
+        x = layers.Dense(units, activation="sigmoid")(x)
+    # Logits in float32 under a mixed policy.
+    return keras.Model(inputs, layers.Dense(10, dtype="float32")(x), name="lenet_peer")
 
 
 def images_per_sec(batch, steps, precision="float32"):
