@@ -135,6 +135,8 @@ def keep_launcher_output(model_dir, keep):
     lock = os.path.join(output, DEVICE_ID + ".lock")
     if os.path.exists(lock):
         os.remove(lock)
+    if not os.listdir(output):
+        os.rmdir(output)  # the benchmark created it; leave the model folder as it found it
 
 
 def run_peer(model, cfg, mode, round_no, work_dir, precision):
