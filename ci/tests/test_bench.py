@@ -1,0 +1,123 @@
+"""The zoo benchmark's own logic (ci/bench.py, ci/flops.py, ci/peer_timing.py, ci/gpu_check.sh), without
+running any model: FLOP counts against hand counts, the alternation of the rounds, the table and the JSON."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from ci import bench, flops, peer_timing
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_one_layer_against_a_hand_count():
+    # LeNet's first layer: 28x28 SAME outputs x 6 maps, each a 5x5x1 window: 28*28*6*25 = 117,600 MACs.
+    assert flops.layer_macs(("conv", 28, 28, 5, 5, 1, 6)) == 117_600
+    # Training: x2 FLOPs per MAC, x3 for forward + backward (input and weight gradients).
+    assert flops.train_flops_per_image([("conv", 28, 28, 5, 5, 1, 6)]) == 6 * 117_600
+    # A depthwise 3x3 layer has one filter per channel: 112*112*9*32.
+    assert flops.layer_macs(("dwconv", 112, 112, 3, 3, 32)) == 3_612_672
+
+
+def test_whole_networks_against_independent_counts():
+    # LeNet by hand: 117,600 + 14*14*16*5*5*6 (470,400) + 784*120 + 120*84 + 84*10.
+    assert flops.forward_macs(flops.lenet()) == 117_600 + 470_400 + 94_080 + 10_080 + 840
+    # MobileNetV1 1.0/224 with 1000 classes: 569 million MACs in the MobileNets paper (Table 1).
+    assert round(flops.forward_macs(flops.mobilenet_v1(classes=1000)) / 1e6) == 569
+    # AlexNet's VALID sizes: 227 -> conv1 55 -> pool 27 (conv2 SAME) -> pool 13 (conv3-5) -> pool 6.
+    assert flops.alexnet()[0][1:3] == (55, 55) and flops.alexnet()[-3] == ("dense", 6 * 6 * 256, 4096)
+
+
+def test_every_benchmarked_model_has_a_flop_count_and_a_peer():
+    import tomllib
+
+    with open(os.path.join(REPO, "ci", "bench.toml"), "rb") as handle:
+        config = tomllib.load(handle)
+    assert set(config) == set(flops.NETWORKS)
+    for model in config:
+        assert os.path.isfile(os.path.join(REPO, model, "benchmarks", "keras_peer.py")), model
+        assert os.path.isfile(os.path.join(REPO, model, "test", config[model]["launcher"])), model
+        assert flops.model_train_flops(model, **config[model].get("network", {})) > 0
+
+
+def test_rounds_alternate_project_and_peer():
+    order = bench.schedule(["A", "B"], ("float32", "mixed"), 2)
+    assert [side for *_, side in order] == ["project", "peer"] * 8
+    # Each project run is followed by its peer in the same model, mode and round.
+    for first, second in zip(order[::2], order[1::2]):
+        assert first[:3] == second[:3]
+    # Rounds interleave the modes (a load change hits both modes), models one after the other.
+    assert [(m, mode, r) for m, mode, r, _ in order[::2]] == [
+        ("A", "float32", 1), ("A", "mixed", 1), ("A", "float32", 2), ("A", "mixed", 2),
+        ("B", "float32", 1), ("B", "mixed", 1), ("B", "float32", 2), ("B", "mixed", 2)]
+
+
+def test_peer_precision_follows_the_hardware():
+    assert bench.peer_precision("float32", "CPU", {"avx512_bf16"}) == "float32"
+    assert bench.peer_precision("mixed", "CPU", {"avx2"}) == "float32"
+    assert bench.peer_precision("mixed", "CPU", {"amx_bf16"}) == "mixed_bfloat16"
+    assert bench.peer_precision("mixed", "GPU", set()) == "mixed_float16"
+
+
+def test_steady_rate_leaves_the_warmup_out():
+    # 2 warm-up steps (slow), then 4 steps of 0.5 s at batch 10: 80 images in 2 s.
+    assert peer_timing.steady_rate([5.0, 6.0, 6.5, 7.0, 7.5, 8.0], 10, 2) == pytest.approx(20.0)
+    with pytest.raises(ValueError):
+        peer_timing.steady_rate([1.0, 2.0], 10, 2)
+
+
+def run(model, mode, side, rate, precision, rss, round_no=1):
+    return {"model": model, "mode": mode, "side": side, "round": round_no, "images_per_sec": rate,
+            "precision": precision, "peak_rss_mb": rss, "problems": []}
+
+
+def test_summary_ratio_roof_share_table_and_json():
+    model = "LeNet_ID0127_for_TensorFlow"
+    results = [run(model, "float32", "project", 1000.0, "float32", 700.0),
+               run(model, "float32", "peer", 400.0, "float32", 600.0),
+               run(model, "float32", "project", 500.0, "float32", 710.0, 2),
+               run(model, "float32", "peer", 600.0, "float32", 590.0, 2)]
+    rows = bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0, "bfloat16": 50.0})
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["ratio"] == pytest.approx(1500 / 1000)  # summed over the rounds, not a mean of ratios
+    assert row["project"]["images_per_sec"] == pytest.approx(750.0)
+    assert row["project"]["peak_rss_mb"] == 710.0
+    per_image = 6 * 693_000  # LeNet's hand count above, x6
+    assert row["project"]["roof_pct"] == pytest.approx(100 * 750 * per_image / 1e9 / 100.0)
+    info = {"date": "2026-12-01T00:00:00+00:00", "cpu_model": "Test CPU", "cpus": 2, "device": "CPU",
+            "cpu_flags": {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False},
+            "tf_version": "2.21.0", "TF_ENABLE_ONEDNN_OPTS": "unset"}
+    roof = {"size": 1024, "gflops": {"float32": 100.0, "bfloat16": 50.0}}
+    text = bench.markdown(info, roof, rows, "quick runs")
+    lines = text.splitlines()
+    header = lines.index("| " + " | ".join(bench.COLUMNS) + " |")
+    assert lines[header + 1] == "|" + " --- |" * len(bench.COLUMNS)
+    cells = [c.strip() for c in lines[header + 2].strip("|").split("|")]
+    assert cells[:8] == [model, "float32", "64", "750.00", "float32", "500.00", "float32", "1.50"]
+    assert "Test CPU" in text and "avx512_bf16 no" in text and "TensorFlow 2.21.0" in text
+    assert json.loads(json.dumps(rows)) == rows  # the JSON file holds the rows as they are
+
+
+def test_a_failed_round_gives_no_ratio():
+    model = "LeNet_ID0127_for_TensorFlow"
+    results = [run(model, "mixed", "project", None, "-", 10.0), run(model, "mixed", "peer", 400.0, "float32", 600.0)]
+    row = bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0})[0]
+    assert row["ratio"] is None and bench.table_rows([row])[0][7] == "-"
+
+
+def test_gpu_check_without_a_gpu_says_so_and_passes(tmp_path):
+    # A PATH without nvidia-smi (only what the script needs before its GPU test), then one whose nvidia-smi
+    # fails as it does without a driver.
+    os.symlink(subprocess.run(["bash", "-c", "command -v dirname"], capture_output=True, text=True).stdout.strip(),
+               tmp_path / "dirname")
+    for stub in (None, "#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n"):
+        if stub:
+            (tmp_path / "nvidia-smi").write_text(stub)
+            (tmp_path / "nvidia-smi").chmod(0o755)
+        proc = subprocess.run(["/bin/bash", os.path.join(REPO, "ci", "gpu_check.sh")], capture_output=True, text=True,
+                              env={"PATH": str(tmp_path)}, timeout=10)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines() == [
+            "ci/gpu_check.sh: no NVIDIA GPU on this machine (nvidia-smi missing or failing); nothing to check"]
