@@ -75,9 +75,10 @@ def environment(**extra):
     return env
 
 
-def run(command, cwd, timeout=300):
-    return subprocess.run(command, cwd=str(cwd), env=environment(), capture_output=True, text=True, timeout=timeout)
+def run(command, cwd, timeout=300, env=None):
+    return subprocess.run(command, cwd=str(cwd), env=env or environment(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def main_py(cwd, *args, timeout=300):
-    return run([sys.executable, os.path.join(str(cwd), "main.py"), *args], cwd, timeout)
+def main_py(cwd, *args, timeout=300, env=None):
+    return run([sys.executable, os.path.join(str(cwd), "main.py"), *args], cwd, timeout, env)

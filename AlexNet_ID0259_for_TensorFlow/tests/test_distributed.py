@@ -90,14 +90,14 @@ def test_full_8p_launcher_two_workers_and_resume(model_copy, photos):
 
 
 @pytest.mark.slow
-def test_worker_whose_peer_is_gone_stops_by_itself(photos, tmp_path, monkeypatch):
+def test_worker_whose_peer_is_gone_stops_by_itself(photos, tmp_path):
     """Without a launcher (one worker per host): the collective timeout ends the survivor with one line
     naming the worker that does not answer."""
     workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
-    monkeypatch.setenv("TF_CONFIG", tf_config(workers, 0))
     start = time.time()
     proc = main_py(MODEL_DIR, f"--data_path={photos}", f"--output_path={tmp_path}", "--epoch=1", "--step=2",
-                   "--batch_size=4", "--val_photos=8", "--mul_rank_size=2", "--collective_timeout=5", timeout=120)
+                   "--batch_size=4", "--val_photos=8", "--mul_rank_size=2", "--collective_timeout=5", timeout=120,
+                   env=environment(TF_CONFIG=tf_config(workers, 0)))
     assert time.time() - start < 120
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("[Error]")]

@@ -16,6 +16,7 @@ from PIL import Image
 
 import main
 import report
+import run_outputs
 import run_safety
 from conftest import array_inputs
 
@@ -90,8 +91,8 @@ def test_stopped_run_resumes_from_a_moved_folder_and_past_a_damaged_checkpoint(t
     # history.json goes with the checkpoints: missing or unreadable, the run stops and changes nothing.
     before = sorted(os.listdir(first / "model"))
     (first / "history.json").write_text("{not json")
-    status, errors, _, _ = cli(capsys, first, "--epoch=2")
-    assert status == 1 and len(errors) == 1 and f"{first}/history.json is unreadable (" in errors[0]
+    with pytest.raises(run_safety.RunSafetyError, match=r"history.json is unreadable \(Expecting"):
+        run_outputs.load_history(str(first / "history.json"))  # the same path as a missing one, below
     (first / "history.json").unlink()
     status, errors, _, _ = cli(capsys, first, "--epoch=2")
     assert status == 1 and errors == [f"[Error] {first}/history.json is missing; it goes with the checkpoints in "
