@@ -21,6 +21,7 @@ import data_loader  # noqa: E402
 import distributed  # noqa: E402
 import model  # noqa: E402
 import run_outputs  # noqa: E402
+import run_safety  # noqa: E402
 import train  # noqa: E402
 import training_graph  # noqa: E402
 import zoo_precision  # noqa: E402
@@ -106,11 +107,18 @@ def photo_inputs(args):
 def run(args, inputs=None):
     """Trains as the flags say; returns the history (run_outputs.new_history). inputs: data_loader.Inputs
     instead of the photos of --data_path. Raises data_loader.DataError, train.TrainingError,
-    distributed.ClusterError for the user's mistakes."""
+    distributed.ClusterError, run_safety.RunSafetyError for the user's mistakes (and a diverged loss),
+    run_safety.Stopped after SIGTERM / SIGINT. The flags and the data are checked before anything is written."""
     inputs = inputs or photo_inputs(args)
     if args.batch_size > inputs.train_images:
         raise data_loader.DataError(f"--batch_size: {args.batch_size} is larger than the {inputs.train_images} "
                                     "training images of this rank; pass a smaller --batch_size or --val_photos")
+    run_safety.writable_folder(args.output_path, "--output_path")
+    with run_safety.FolderLock(args.output_path):
+        return _train(args, inputs)
+
+
+def _train(args, inputs):
     chosen = alexnet_device.precision(args.precision_mode)
     config = alexnet_device.session_config(chosen, alexnet_device.Dumps(
         args.output_path, args.over_dump, args.data_dump_flag, args.data_dump_step, args.profiling))
@@ -124,7 +132,6 @@ def run(args, inputs=None):
     print(f"this rank: {inputs.train_images} training images, {inputs.held_out_images} held out")
     net = training_graph.build(inputs, args.learning_rate * args.mul_rank_size, args.init, args.pixels,
                                args.seed + args.mul_device_id, ranks)
-    os.makedirs(args.output_path, exist_ok=True)
     outputs = run_outputs.RunOutputs(args.output_path, net.graph, net.conv1, chief=ranks is None or ranks.is_chief)
     plan = train.Plan(epochs=args.epoch, steps=args.step or inputs.train_images // args.batch_size,
                       batch_size=args.batch_size, held_out_batches=math.ceil(inputs.held_out_images / args.batch_size),
@@ -143,9 +150,12 @@ def main(argv):
     start = time.time()
     try:
         history = run(args)
-    except (data_loader.DataError, train.TrainingError, distributed.ClusterError) as err:
+    except (data_loader.DataError, train.TrainingError, distributed.ClusterError, run_safety.RunSafetyError) as err:
         sys.stderr.write(f"[Error] {err}\n")
         return 1
+    except run_safety.Stopped as stop:
+        sys.stderr.write(f"[Error] {stop}\n")
+        return stop.status
     print(f"Final held-out accuracy : {history['test_acc'][-1]:.2f}")
     print(f"Total time sec : {time.time() - start:.1f}")
     return 0

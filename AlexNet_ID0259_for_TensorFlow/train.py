@@ -1,9 +1,9 @@
 """The AlexNet training loop: epochs of steps, the held-out evaluation after each, the learning-rate rule.
 
 The graph comes from training_graph.py; the log lines from report.py; checkpoints, history.json and the
-pictures from run_outputs.py, called once per epoch.
+pictures from run_outputs.py, called once per epoch, at step 0 of a fresh run and when a signal stops it.
 """
-import math
+import functools
 import time
 from typing import NamedTuple
 
@@ -12,13 +12,15 @@ import tensorflow as tf
 
 import distributed
 import report
+import run_outputs
+import run_safety
 
 LR_WINDOW = 10      # epochs
 LR_MIN_GAIN = 2.0   # points of training accuracy over the window, else lr / 10
 
 
 class TrainingError(Exception):
-    """Training cannot go on (e.g. the loss diverged); reported as one line."""
+    """Training cannot go on (e.g. --epoch already reached); reported as one line."""
 
 
 class Plan(NamedTuple):
@@ -47,67 +49,85 @@ def evaluate(sess, net, batches):
     return hits, seen
 
 
-def train(sess, net, plan, history, after_epoch):
-    """Trains epochs len(history["loss"]) + 1 .. plan.epochs of net (training_graph.TrainingGraph) in sess,
-    appending each epoch's figures to history; after_epoch(sess, epoch, history) keeps them."""
+def train(sess, net, plan, history, outputs, step, stop=None):
+    """Trains from global step `step` up to epoch plan.epochs, appending each epoch's figures to history
+    (run_outputs.covered at that step: its epochs, and the figures of the current one so far when it was
+    stopped in mid-epoch). outputs: run_outputs.RunOutputs (after_epoch, save_point); stop: a
+    run_safety.StopSignals, asked after every step."""
     first = len(history["loss"]) + 1
-    total = max(1, (plan.epochs - first + 1) * plan.steps)
+    into = step - (history["steps"][-1] if history["steps"] else 0)  # steps of epoch `first` already trained
+    partial = history["partial"] or {"losses": [], "hits": 0}
+    total = max(1, (plan.epochs - first + 1) * plan.steps - into)
     done = 0
     for epoch in range(first, plan.epochs + 1):
-        losses, hits = [], 0
-        for step in range(1, plan.steps + 1):
+        index, losses, hits = (into, list(partial["losses"]), partial["hits"]) if epoch == first else (0, [], 0)
+        history["partial"] = None
+        # An epoch always gets at least one step: one resumed past its end (a smaller --step) has figures then.
+        while index < plan.steps or not losses:
             start = time.time()
             _, loss, h = sess.run(net.step)
-            report.step(epoch, step, time.time() - start, plan.batch_size)
-            done += 1
-            if not math.isfinite(loss):
-                raise TrainingError(f"training diverged: loss is {loss} at epoch {epoch} step {step}; "
-                                    "try a smaller --learning_rate")
+            step, index, done = step + 1, index + 1, done + 1
+            report.step(epoch, index, time.time() - start, plan.batch_size)
+            run_safety.check_finite(step, loss=loss)
             losses.append(float(loss))
             hits += int(h)
-            if step % plan.log_every == 0 or step == plan.steps:
+            if index % plan.log_every == 0 or index >= plan.steps:
                 report.progress(done, total, loss)
+            if stop:
+                in_epoch = {**history, "partial": {"step": step, "losses": losses, "hits": hits}}
+                stop.stop_if_requested(step, functools.partial(outputs.save_point, sess, step, in_epoch))
         loss, train_acc, held_out_hits, held_out = net.averaged(
-            sess, [np.mean(losses), 100.0 * hits / (plan.steps * plan.batch_size),
+            sess, [np.mean(losses), 100.0 * hits / (len(losses) * plan.batch_size),
                    *evaluate(sess, net, plan.held_out_batches)])
         history["loss"].append(loss)
         history["train_acc"].append(train_acc)
         history["test_acc"].append(100.0 * held_out_hits / max(held_out, 1.0))
+        history["steps"].append(step)
         report.epoch(history["test_acc"][-1], train_acc)
         lr, history["lr_changed_at"] = learning_rate_after(
             epoch, net.learning_rate.get(sess), history["train_acc"], history["lr_changed_at"])
         if history["lr_changed_at"] == epoch:
             net.learning_rate.set(sess, lr)
             report.learning_rate_cut(lr, LR_WINDOW, LR_MIN_GAIN)
-        after_epoch(sess, epoch, history)
+        outputs.after_epoch(sess, epoch, history)
     return history
 
 
 def run(net, plan, outputs, session_config, ranks=None, target=""):
     """Opens the session, resumes from outputs (run_outputs.RunOutputs) and trains; returns the history.
-    ranks, target: several workers (distributed.py), which start from worker 0's weights."""
-    with tf.compat.v1.Session(target, graph=net.graph, config=session_config) as sess:
+    ranks, target: several workers (distributed.py), which start from worker 0's weights. SIGTERM / SIGINT
+    end it after the current step with a checkpoint (run_safety.Stopped)."""
+    with tf.compat.v1.Session(target, graph=net.graph, config=session_config) as sess, \
+            run_safety.StopSignals() as stop:
         sess.run(net.init)
-        history = outputs.resume(sess)
+        history, where = outputs.resume(sess)
+        if ranks:
+            sess.run(net.broadcast)
+        step = int(sess.run(net.global_step))
+        fresh = history is None
+        history = run_outputs.covered(history or run_outputs.new_history(), step)
         done = len(history["loss"])
         if done >= plan.epochs:
             raise TrainingError(f"--epoch: {outputs.folder} already holds {done} epochs; "
                                 "pass a larger --epoch to train on")
         if ranks:
             sync(sess, net, ranks, done)
+        if fresh:  # a kill from here on finds a checkpoint to resume from
+            outputs.save_point(sess, step, history)
+        else:
+            print(f"resuming from {where} at step {step}, after epoch {done}")
         print(f"training: {plan.steps} steps per epoch of batch {plan.batch_size}, epochs {done + 1}..{plan.epochs}, "
               f"learning rate {net.learning_rate.get(sess):g}")
-        train(sess, net, plan, history, outputs.after_epoch)
+        train(sess, net, plan, history, outputs, step, stop)
         if ranks:
             print(f"worker {ranks.index}: weights digest at end: {distributed.digest(sess.run(net.weights))}")
     return history
 
 
 def sync(sess, net, ranks, epochs_done):
-    """Worker 0's variables (initial or restored) to every worker, after initialisation as the broadcast
-    must come (the original broadcast before initialising, so its ranks started apart); then a check that
+    """After worker 0's variables (initial or restored) were broadcast to every worker (after initialisation,
+    as it must come: the original broadcast before initialising, so its ranks started apart): a check that
     all workers resume after the same epoch, else their step counts, and collective ops, would not match."""
-    sess.run(net.broadcast)
     mean_done = net.averaged(sess, [epochs_done, 0, 0, 0])[0]
     if mean_done != epochs_done:
         raise TrainingError(f"--resume: worker {ranks.index} has {epochs_done} epochs in its history.json, the "

@@ -34,7 +34,8 @@ class Averaged(NamedTuple):
 class TrainingGraph(NamedTuple):
     graph: tf.Graph
     init: list            # variables and both iterators
-    step: tuple           # (train op, loss, hits in the batch)
+    step: tuple           # (train op, total loss with weight decay, hits in the batch)
+    global_step: tf.Variable  # steps trained since the start of the run: the checkpoints' numbers
     held_out: tuple       # (hits, images) of one held-out batch
     learning_rate: LearningRate
     averaged: Averaged    # [mean loss, training accuracy, held-out hits, held-out images] over the workers
@@ -64,7 +65,8 @@ def build(inputs, learning_rate, init, pixels, seed, ranks=None):
         lr = tf.compat.v1.get_variable("learning_rate", initializer=float(learning_rate), trainable=False)
         new_lr = tf.compat.v1.placeholder(tf.float32, [])
         optimizer = alexnet_device.wrap_optimizer(tf.compat.v1.train.MomentumOptimizer(lr, MOMENTUM), ranks)
-        train_op = optimizer.minimize(loss, global_step=tf.compat.v1.train.get_or_create_global_step())
+        global_step = tf.compat.v1.train.get_or_create_global_step()
+        train_op = optimizer.minimize(loss, global_step=global_step)
         val_images, val_labels = held_out_it.get_next()
         val_logits = model.inference(model.network_input(val_images, pixels))
         figures = tf.compat.v1.placeholder(tf.float32, [4])
@@ -73,6 +75,7 @@ def build(inputs, learning_rate, init, pixels, seed, ranks=None):
             graph=graph,
             init=[tf.compat.v1.global_variables_initializer(), train_it.initializer, held_out_it.initializer],
             step=(train_op, loss, _hits(logits, labels)),
+            global_step=global_step,
             held_out=(_hits(val_logits, val_labels), tf.size(val_labels)),
             learning_rate=LearningRate(lr, new_lr, lr.assign(new_lr)),
             averaged=Averaged(figures, ranks.mean(figures) if ranks else None),

@@ -27,6 +27,10 @@ flag data_dump_step 10 count "Ascend data dump step"
 flag profiling False bool "Ascend profiling"
 flag autotune "" text "accepted and ignored"
 flag collective_timeout 300 int "seconds a worker waits for the others before it stops"
+# main.py's names for the launcher's flags: its [Error] lines are relayed with the names the user typed.
+script_flag epoch max_epoch
+script_flag step max_step
+script_flag batch_size batch
 [ "$multi_worker" != True ] || worker_flags
 parse_flags "$@"
 check_flags

@@ -65,12 +65,20 @@ def model_copy(tmp_path):
     return target
 
 
-def run(command, cwd, timeout=300):
+def environment(**extra):
+    """The environment of a launcher or main.py subprocess: this venv first, no device or cluster inherited."""
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env.pop("ASCEND_DEVICE_ID", None)
-    return subprocess.run(command, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout)
+    for name in ("ASCEND_DEVICE_ID", "RANK_ID", "TF_CONFIG"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
 
 
-def main_py(cwd, *args, timeout=300):
-    return run([sys.executable, os.path.join(str(cwd), "main.py"), *args], cwd, timeout)
+def run(command, cwd, timeout=300, env=None):
+    return subprocess.run(command, cwd=str(cwd), env=env or environment(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def main_py(cwd, *args, timeout=300, env=None):
+    return run([sys.executable, os.path.join(str(cwd), "main.py"), *args], cwd, timeout, env)

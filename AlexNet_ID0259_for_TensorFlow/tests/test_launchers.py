@@ -1,11 +1,17 @@
-"""The 1p launchers as users run them, through bash: the contract, a fresh start, resume, missing
---data_path, a failing run, help. (The outputs themselves are checked in-process in test_training.py.)"""
+"""The 1p launchers as users run them, through bash: the contract, a fresh start, SIGTERM, resume, an entry-script
+error under the launcher's flag name, missing --data_path, a failing run, help. (The outputs themselves, and
+the other ways a run stops, are checked in-process in test_never_lose_a_run.py.)"""
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 import contract
-from conftest import run
+import run_safety
+from conftest import environment, run
 
 pytestmark = pytest.mark.slow
 SMALL = ["--batch=4", "--val_photos=8", "--log_every=1"]
@@ -17,34 +23,56 @@ def launch(model_dir, launcher, photos, *args, from_test_dir=True):
     return run(["bash", f"test/{launcher}", f"--data_path={photos}", *SMALL, *args], model_dir)
 
 
-def test_performance_launcher_afresh_then_full_launcher_resumes(model_copy, photos):
-    """train_performance_1p.sh from the model root (a fresh start: the folder is recreated), then
-    train_full_1p.sh from test/ with --resume=True continuing after its epoch; both meet the contract (the
-    second beside the first one's summary, which --resume keeps)."""
+def sigterm_after(proc, log, marker, timeout=240):
+    """Sends SIGTERM to the launcher once marker is in its log; its exit status."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if log.is_file() and marker in log.read_text():
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.2)
+    return proc.wait(timeout=timeout)
+
+
+def test_full_launcher_sigterm_then_perf_launcher_resumes(model_copy, photos):
+    """train_full_1p.sh from the model root, a fresh start (the old folder kept as .prev), SIGTERMed in mid-epoch:
+    exit 143 with one line and a checkpoint. Then train_performance_1p.sh from test/ with --resume=True: a bad
+    --batch is relayed under the launcher's name and changes nothing; the next one continues from the step
+    where the first stopped and meets the contract (beside the first one's log, which --resume keeps)."""
     out = model_copy / "test" / "output" / "0"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
-    proc = launch(model_copy, "train_performance_1p.sh", photos, "--max_step=2", "--bogus=1", from_test_dir=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "unknown argument --bogus=1" in proc.stderr
-    result = contract.Run(str(model_copy), "train_performance_1p.sh", proc.stdout)
-    assert contract.check(result, proc.returncode) == []
-    assert result.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs4_1p_perf"
-    assert not (out / "stale.txt").exists() and "resuming" not in (out / "train_0.log").read_text()
+    proc = subprocess.Popen(["bash", "test/train_full_1p.sh", f"--data_path={photos}", *SMALL, "--max_step=400"],
+                            cwd=str(model_copy), env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert sigterm_after(proc, out / "train_0.log", "epoch 1 step: 2 ") == 143
+    stdout = proc.stdout.read()
+    errors = [line for line in stdout.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1 and errors[0].startswith("[Error] stopped by SIGTERM at step "), stdout + proc.stderr.read()
+    stopped_at = int(errors[0].split("at step ")[1].split(";")[0])
+    assert f"checkpoint {out}/model/model.ckpt-{stopped_at} saved" in errors[0] and "Traceback" not in stdout
+    assert (model_copy / "test" / "output" / "0.prev" / "stale.txt").is_file()
+    saved = sorted(os.listdir(out / "model"))
 
-    proc = launch(model_copy, "train_full_1p.sh", photos, "--max_epoch=2", "--max_step=1", "--resume=True")
+    proc = launch(model_copy, "train_performance_1p.sh", photos, "--resume=True", "--batch=500")
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("[Error]")]
+    assert proc.returncode == 1 and len(errors) == 1 and errors[0].startswith(
+        "[Error] --batch: 500 is larger than the 40 training images"), proc.stdout
+    assert sorted(os.listdir(out / "model")) == saved
+
+    proc = launch(model_copy, "train_performance_1p.sh", photos, "--resume=True", f"--max_step={stopped_at + 2}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout)
-    summary = out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc.log"  # beside the perf run's summary, kept
+    result = contract.Run(str(model_copy), "train_performance_1p.sh", proc.stdout)
+    summary = out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_perf.log"
     assert contract.check_summary(result, str(summary)) + contract.check_loss_file(result) + \
         contract.check_final_block(result) == []
     log = (out / "train_0.log").read_text()
-    assert "after epoch 1" in log and "epoch 1 step: 2 " in log and "epoch 2 step: 1 step_time " in log
+    assert f"resuming from {out}/model/model.ckpt-{stopped_at} at step {stopped_at}, after epoch 0" in log
+    assert f"epoch 1 step: {stopped_at + 1} " in log and f"epoch 1 step: {stopped_at + 3} " not in log
     assert float(result.summary["TrainAccuracy"]) == float(log.split("test accuracy ")[-1].split()[0])
-    loss_file = (out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc_loss.txt").read_text().split()
-    assert len(loss_file) == 3 and float(result.summary["ActualLoss"]) == float(loss_file[-1])
-    assert len(json.loads((out / "history.json").read_text())["loss"]) == 2
-    assert (out / "model" / "model.ckpt.index").is_file() and (out / "first_kernel_visualization" / "epoch_2.png").is_file()
+    history = json.loads((out / "history.json").read_text())
+    assert history["steps"] == [stopped_at + 2] and history["partial"] is None
+    assert run_safety.numbered_checkpoints(str(out / "model"))[0][0] == stopped_at + 2
 
 
 def test_missing_data_path_and_failures_are_reported(model_copy, tmp_path):

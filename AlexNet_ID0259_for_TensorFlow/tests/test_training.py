@@ -1,5 +1,6 @@
-"""The training loop in-process: the learning-rate rule, the loop on a scripted session, a tiny real run with
-its log markers, side outputs and resume, and the order in which an epoch's outputs are written."""
+"""The training loop in-process: the learning-rate rule, the loop on a scripted session (markers, NaN guard,
+a resume in mid-epoch), the history cut to a restored checkpoint, and the order in which an epoch's outputs
+are written. (A tiny real run, its outputs and every way it stops and resumes: test_never_lose_a_run.py.)"""
 import json
 import math
 import os
@@ -7,15 +8,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 import main
 import model
 import plots
 import run_outputs
+import run_safety
 import train
 import zoo_precision
-from conftest import array_inputs, flags
 
 
 @pytest.mark.parametrize("epoch, accuracies, changed_at, expected", [
@@ -45,6 +45,19 @@ class ScriptedSession:
         return 1, 2
 
 
+class ScriptedOutputs:
+    """Records what train.train asks run_outputs to keep: (epoch, epochs in the history) per epoch."""
+
+    def __init__(self):
+        self.epochs = []
+
+    def after_epoch(self, sess, epoch, history):
+        self.epochs.append((epoch, len(history["loss"])))
+
+    def save_point(self, sess, step, history):
+        raise AssertionError("no save point without a signal")
+
+
 class ScriptedNet:
     step = "step"
     held_out = "held_out"
@@ -63,11 +76,10 @@ class ScriptedNet:
 
 def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys):
     plan = train.Plan(epochs=12, steps=2, batch_size=4, held_out_batches=3, log_every=5)
-    net, saved = ScriptedNet(0.01), []
-    history = train.train(ScriptedSession([0.5] * 24), net, plan, run_outputs.new_history(),
-                          lambda sess, epoch, h: saved.append((epoch, len(h["loss"]))))
+    net, outputs = ScriptedNet(0.01), ScriptedOutputs()
+    history = train.train(ScriptedSession([0.5] * 24), net, plan, run_outputs.new_history(), outputs, step=0)
     log = capsys.readouterr().out.splitlines()
-    assert saved == [(e, e) for e in range(1, 13)]
+    assert outputs.epochs == [(e, e) for e in range(1, 13)] and history["steps"] == list(range(2, 25, 2))
     assert history["train_acc"] == [25.0] * 12 and history["test_acc"] == [50.0] * 12  # 1 of 4, 3 of 6
     assert history["lr_changed_at"] == 11 and net.lr == pytest.approx(0.001)
     assert log.count("learning rate -> 0.001 (training accuracy rose less than 2.0 points in 10 epochs)") == 1
@@ -80,31 +92,33 @@ def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys):
 
 def test_loop_stops_on_a_diverging_loss():
     plan = train.Plan(epochs=2, steps=3, batch_size=4, held_out_batches=1, log_every=1)
-    with pytest.raises(train.TrainingError, match="loss is nan at epoch 1 step 2"):
+    with pytest.raises(run_safety.TrainingDiverged, match=r"^loss is nan at step 2; lower --learning_rate$"):
         train.train(ScriptedSession([0.5, math.nan, 0.5]), ScriptedNet(0.01), plan, run_outputs.new_history(),
-                    lambda *args: None)
+                    ScriptedOutputs(), step=0)
 
 
-def test_tiny_run_writes_every_output_and_resumes(tmp_path, capsys):
-    """The real graph in float32 (must_keep_origin_dtype) on 4 random images: epoch 1, then a resumed epoch 2."""
-    first = main.run(flags(tmp_path, "--epoch=1", "--precision_mode=must_keep_origin_dtype"), array_inputs())
-    log = capsys.readouterr().out
-    assert log.splitlines()[0].startswith("device: ") and "precision: float32" in log.splitlines()[0]
-    assert "epoch 1 step: 2 step_time " in log and "progress : 100.00%  loss :" in log
-    assert log.count("test accuracy ") == 1 and log.count("train accuracy ") == 1
-    for name in ("model/model.ckpt.index", "acc.png", "loss.png", "first_kernel_visualization/epoch_1.png"):
-        assert (tmp_path / name).is_file(), name
+def test_loop_resumed_in_mid_epoch_finishes_that_epoch_with_its_saved_figures(capsys):
+    """A stop after 2 of 4 steps of epoch 2 (step 6): 2 more steps, the epoch's figures over all 4."""
+    plan = train.Plan(epochs=2, steps=4, batch_size=4, held_out_batches=1, log_every=10)
+    history = {**run_outputs.new_history(), "loss": [1.0], "train_acc": [10.0], "test_acc": [5.0], "steps": [4],
+               "partial": {"step": 6, "losses": [3.0, 3.0], "hits": 8}}
+    history = train.train(ScriptedSession([1.0, 1.0], hits=0), ScriptedNet(0.01), plan, history,
+                          ScriptedOutputs(), step=6)
+    steps = [line.split(" step_time")[0] for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert steps == ["epoch 2 step: 3", "epoch 2 step: 4"]
+    assert history["loss"] == [1.0, 2.0] and history["train_acc"] == [10.0, 50.0] and history["steps"] == [4, 8]
+    assert history["partial"] is None
 
-    history = main.run(flags(tmp_path, "--epoch=2", "--step=1"), array_inputs())
-    log = capsys.readouterr().out
-    assert "after epoch 1" in log and "epoch 2 step: 1 " in log and "epoch 1 step:" not in log
-    assert history["loss"][:1] == first["loss"] and len(history["loss"]) == 2
-    assert [float(v) for v in (tmp_path / "loss.txt").read_text().split()] == pytest.approx(history["loss"], abs=1e-6)
-    assert json.loads((tmp_path / "history.json").read_text()) == history
-    with Image.open(tmp_path / "first_kernel_visualization" / "epoch_2.png") as grid:  # 96 kernels: 8 rows x 12
-        assert grid.size == (4 * (12 * 12 + 1), 4 * (8 * 12 + 1))
-    with pytest.raises(train.TrainingError, match="already holds 2 epochs"):
-        main.run(flags(tmp_path, "--epoch=2"), array_inputs())
+
+def test_history_is_cut_to_what_the_restored_checkpoint_holds():
+    history = {**run_outputs.new_history(), "loss": [1.0, 2.0, 3.0], "train_acc": [1.0] * 3, "test_acc": [1.0] * 3,
+               "steps": [5, 10, 15], "lr_changed_at": 3, "partial": {"step": 17, "losses": [1.0], "hits": 0}}
+    notices = []
+    cut = run_outputs.covered(history, 10, notices.append)
+    assert cut["loss"] == [1.0, 2.0] and cut["steps"] == [5, 10] and cut["lr_changed_at"] == 2
+    assert cut["partial"] is None and notices == [
+        "[Warning] history.json has 3 epochs, the checkpoint at step 10 holds 2; epochs 3.. are trained again"]
+    assert run_outputs.covered(history, 17, notices.append)["partial"]["step"] == 17 and len(notices) == 1
 
 
 def tiny_graph():
@@ -116,7 +130,7 @@ def tiny_graph():
 
 
 @pytest.mark.parametrize("chief", [True, False])
-def test_epoch_outputs_history_last_snapshots_and_worker_roles(tmp_path, monkeypatch, chief):
+def test_epoch_outputs_history_first_numbered_checkpoints_and_worker_roles(tmp_path, monkeypatch, chief):
     graph, conv1, init = tiny_graph()
     outputs = run_outputs.RunOutputs(str(tmp_path), graph, conv1, chief=chief, snapshot_every=2)
     seen = []
@@ -129,16 +143,20 @@ def test_epoch_outputs_history_last_snapshots_and_worker_roles(tmp_path, monkeyp
     history = run_outputs.new_history()
     with tf.compat.v1.Session(graph=graph) as sess:
         sess.run(init)
-        for epoch in (1, 2):
+        for epoch in (1, 2, 3):
             for key in ("loss", "train_acc", "test_acc"):
                 history[key].append(float(epoch))
+            history["steps"].append(epoch)
             outputs.after_epoch(sess, epoch, history)
-    if chief:
-        assert seen[0] == ["acc.png", "first_kernel_visualization", "loss.png", "loss.txt", "model"]
-        assert "model_epoch2" in seen[1] and "model_epoch1" not in seen[1]
+    if chief:  # history.json before the epoch's checkpoint: a kill in between leaves a history that covers it
+        assert seen[0] == [] and "model" in seen[1] and "model_epoch2" in seen[2] and "model_epoch2" not in seen[1]
+        assert run_safety.numbered_checkpoints(str(tmp_path / "model")) == [
+            (3, str(tmp_path / "model" / "model.ckpt-3")), (2, str(tmp_path / "model" / "model.ckpt-2"))]
+        state = (tmp_path / "model" / "checkpoint").read_text()
+        assert str(tmp_path) not in state and '"model.ckpt-3"' in state  # relative: the folder can move
     else:
-        assert seen == [[], ["history.json"]]
-    assert json.loads((tmp_path / "history.json").read_text())["loss"] == [1.0, 2.0]
+        assert seen == [[], ["history.json"], ["history.json"]]
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == [1.0, 2.0, 3.0]
 
 
 def test_kernel_grid_scales_each_kernel_and_shows_rgb():
