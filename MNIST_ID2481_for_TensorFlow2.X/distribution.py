@@ -92,6 +92,10 @@ def place(strategy_name, num_gpus, mul_rank_size, mul_device_id, collective_time
     return Placement("multi-worker", create_cluster_strategy(collective_timeout), rank, size, size)
 
 
+# What a collective raises when a worker died or stopped answering.
+COLLECTIVE_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError)
+
+
 def cluster_from_env():
     """(rank, number of workers) from TF_CONFIG, or None when it is unset (single-process training)."""
     raw = os.environ.get("TF_CONFIG")

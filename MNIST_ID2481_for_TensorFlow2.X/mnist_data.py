@@ -11,7 +11,8 @@ import struct
 
 import tensorflow as tf
 
-from errors import UsageError
+from errors import UsageError, op_error_cause
+import run_safety
 
 VERSION = "3.0.1"
 SHUFFLE_BUFFER = 50000
@@ -94,6 +95,31 @@ def _decode(record):
                                                  "label": tf.io.FixedLenFeature([], tf.int64)})
     image = tf.ensure_shape(tf.io.decode_png(parsed["image"], channels=1), [28, 28, 1])
     return tf.cast(image, tf.float32) / 255.0, parsed["label"]
+
+
+def first_bad_example(path):
+    """(record number, cause) of the first record of path that does not decode as an MNIST example, or None."""
+    count = 0
+    try:
+        for _ in tf.data.TFRecordDataset(path).map(_decode):
+            count += 1
+    except tf.errors.OpError as err:
+        return count, op_error_cause(err)
+    return None
+
+
+def raise_located(files):
+    """After tf.data failed while training on files ({split: (paths, count)}): DataError naming
+    the file and record that caused it, damaged or of another schema; returns when no record is to blame."""
+    paths = [path for split_paths, _ in files.values() for path in split_paths]
+    damaged = run_safety.locate_bad_tfrecord(paths)
+    if damaged:
+        path, record, reason = damaged
+        raise DataError(f"{path}: record {record} is damaged ({reason})") from None
+    for path in paths:
+        bad = first_bad_example(path)
+        if bad:
+            raise DataError(f"{path}: record {bad[0]} is not an MNIST example: {bad[1]}") from None
 
 
 def load_split(files):

@@ -6,6 +6,7 @@ Runs on Ascend (when npu_device imports; mnist_device.py), GPU or CPU. With TF_C
 (test/train_performance_8p_static_eval.sh writes it) this process is one worker of a MultiWorkerMirroredStrategy
 cluster (distribution.py). User mistakes end with one '[Error] ...' line.
 """
+import contextlib
 import os
 import shutil
 import sys
@@ -18,11 +19,12 @@ import tensorflow as tf  # noqa: E402
 
 import checkpoints  # noqa: E402
 import distribution  # noqa: E402
-from errors import UsageError  # noqa: E402
+from errors import UsageError, op_error_cause  # noqa: E402
 import mnist_data  # noqa: E402
 import mnist_device  # noqa: E402
 import mnist_flags  # noqa: E402
 import reporting  # noqa: E402
+import run_safety  # noqa: E402
 import training  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -66,23 +68,46 @@ def counted(datasets_override):
 
 
 def build(strategy, values, rank_size, precision):
-    """Model, optimizer and their checkpoint under the strategy, restored from the newest epoch checkpoint of
-    --model_dir if any; returns them with the number of epochs already trained."""
+    """Model, optimizer and their checkpoint under the strategy, restored from the newest loadable checkpoint
+    of --model_dir if any; returns them with the global step the run starts at."""
     with strategy.scope():
         model = create_model()
         optimizer = mnist_device.wrap_optimizer(training.create_optimizer(values.learning_rate, values.momentum),
                                                 rank_size, precision)
         optimizer.build(model.trainable_variables)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        initial_epoch = checkpoints.restore(checkpoint, values.model_dir)
-    return model, optimizer, checkpoint, initial_epoch
+        first_step = checkpoints.restore(checkpoint, values.model_dir, values.momentum)
+    return model, optimizer, checkpoint, first_step
+
+
+def claim_model_dir(values):
+    """--model_dir made writable and locked for this run (the chief's job), then emptied with --clean; returns
+    the lock, to be released by a `with` block (the kernel frees it when the process dies)."""
+    run_safety.writable_folder(values.model_dir, "--model_dir")
+    lock = run_safety.FolderLock(values.model_dir).acquire()
+    if values.clean:  # everything but the lock just taken
+        for name in os.listdir(values.model_dir):
+            if name != run_safety.LOCK_NAME:
+                target = os.path.join(values.model_dir, name)
+                shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+    return lock
 
 
 def run(values, datasets_override=None):
     """Trains, evaluates and exports as the flags `values` say; returns the run stats. datasets_override:
     (train, test) unbatched datasets of (float32 [28, 28, 1] image in [0, 1], int label) used instead of
-    --data_dir, as tensorflow/models `official` mnist_main.run allows."""
+    --data_dir, as tensorflow/models `official` mnist_main.run allows. SIGTERM / SIGINT stop it after a
+    checkpoint (run_safety.Stopped); a bad record raises DataError naming its file."""
     files = None if datasets_override else locate_data(values)
+    try:
+        return train_and_export(values, files, datasets_override)
+    except tf.errors.OpError as err:
+        if files and not isinstance(err, distribution.COLLECTIVE_ERRORS):
+            mnist_data.raise_located(files)
+        raise
+
+
+def train_and_export(values, files, datasets_override):
     num_gpus = mnist_device.gpu_count(values.num_gpus)
     precision = mnist_device.set_up(values, num_gpus)
     # Before any TensorFlow op: a cluster strategy configures the runtime's collectives at start-up.
@@ -94,30 +119,41 @@ def run(values, datasets_override=None):
         keras.utils.set_random_seed(values.seed)
     print(placement.describe(values.batch_size), flush=True)
     replica_batch = placement.replica_batch(values.batch_size)
-    train, test, train_steps, eval_steps = mnist_data.pipelines(
-        splits, replica_batch, values.batch_size, values.eval_static, placement.rank_size, placement.rank,
-        values.seed, shard_test=placement.workers > 1)
-    print(f"data: {splits['train'][1]} train / {splits['test'][1]} test examples; {train_steps} steps per epoch, "
-          f"{eval_steps} eval steps; batch shape {train.element_spec[0].shape} "
+    data = mnist_data.pipelines(splits, replica_batch, values.batch_size, values.eval_static, placement.rank_size,
+                                placement.rank, values.seed, shard_test=placement.workers > 1)
+    print(f"data: {splits['train'][1]} train / {splits['test'][1]} test examples; {data[2]} steps per epoch, "
+          f"{data[3]} eval steps; batch shape {data[0].element_spec[0].shape} "
           f"({'static' if values.eval_static else 'dynamic'})", flush=True)
+    # Only now: a cluster strategy's runtime installs its own SIGTERM handler (TensorFlow's preemption
+    # notifier), which would swallow the signal. One arriving during set-up stops the run at its first step.
+    # Rank 0 alone writes to --model_dir, and holds its lock until the run ends.
+    with run_safety.StopSignals() as stop, claim_model_dir(values) if placement.chief else contextlib.nullcontext():
+        return train_locked(values, placement, precision, replica_batch, data, stop)
 
+
+def train_locked(values, placement, precision, replica_batch, data, stop):
+    train, test, train_steps, eval_steps = data
     strategy = placement.strategy
-    if placement.chief:  # rank 0 alone writes to --model_dir
-        if values.clean:
-            shutil.rmtree(values.model_dir, ignore_errors=True)
-        os.makedirs(values.model_dir, exist_ok=True)
-    model, optimizer, checkpoint, initial_epoch = build(strategy, values, placement.rank_size, precision)
+    model, optimizer, checkpoint, first_step = build(strategy, values, placement.rank_size, precision)
     mnist_device.broadcast(model.trainable_variables, placement.rank_size)
     distribution.check_same_start(placement, model)
 
-    callbacks = [reporting.StepLogger(values.batch_size, first_step=initial_epoch * train_steps)]
+    def save(step):
+        """Only the chief writes; every worker names the checkpoint the chief wrote."""
+        if not placement.chief:
+            return checkpoints.path(values.model_dir, step)
+        return checkpoints.save(checkpoint, values.model_dir, step)
+
+    if first_step == 0:  # a kill at any later moment leaves a checkpoint to resume from
+        save(0)
+    callbacks = [reporting.StepLogger(values.batch_size, first_step=first_step)]
     if placement.chief:
         callbacks += [checkpoints.EpochCheckpoint(checkpoint, values.model_dir),
                       reporting.EpochSummaries(values.model_dir)]
     loop = training.TrainingLoop(strategy, model, optimizer, train, test,
                                  global_batch=replica_batch * strategy.num_replicas_in_sync)
-    trained = loop.fit(callbacks, values.train_epochs, initial_epoch, train_steps, eval_steps,
-                       values.epochs_between_evals)
+    trained = loop.fit(callbacks, values.train_epochs, first_step, train_steps, eval_steps,
+                       values.epochs_between_evals, stop=stop, save=save)
     eval_loss, eval_accuracy = reporting.timed_evaluation(loop.evaluate, eval_steps)
     print(f"weights sha256 final: {distribution.weights_digest(model)}", flush=True)
     stats = {"accuracy_top_1": eval_accuracy, "eval_loss": eval_loss, "loss": trained.get("loss"),
@@ -126,15 +162,6 @@ def run(values, datasets_override=None):
     if placement.chief:
         checkpoints.export_saved_model(model, values.model_dir)
     return stats
-
-
-def op_error_cause(err):
-    """The line of a TensorFlow error that states the cause: inside a tf.function it follows 'Graph execution
-    error' and the failed node's (indented) stack."""
-    noise = ("Graph execution error", "Detected at node", "<stack traces")
-    lines = [line for line in str(err.message).split("\n") if line.strip() and not line[0].isspace()]
-    causes = [line for line in lines if not line.startswith(noise)] or lines
-    return " ".join(causes[0].split())
 
 
 def print_help():
@@ -158,15 +185,21 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     try:
         run(FLAGS)
-    except (UsageError, mnist_data.DataError) as err:
+    except (UsageError, mnist_data.DataError, run_safety.RunSafetyError) as err:
         sys.stderr.write(f"[Error] {err}\n")
         return 1
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as err:  # a collective failed
+    except run_safety.Stopped as stopped:
+        sys.stderr.write(f"[Error] {stopped}\n")
+        return stopped.status
+    except KeyboardInterrupt:  # Ctrl-C before the training loop took over SIGINT: nothing to save yet
+        sys.stderr.write("[Error] stopped by SIGINT before training started\n")
+        return 130
+    except distribution.COLLECTIVE_ERRORS as err:
         rank = (distribution.cluster_from_env() or (FLAGS.mul_device_id,))[0]
         sys.stderr.write(f"[Error] rank {rank}: {distribution.lost_peer_message(err)}\n")
         return 1
-    except tf.errors.OpError as err:  # e.g. a corrupt record met while reading the data
-        sys.stderr.write(f"[Error] {FLAGS.data_dir}: reading the data failed: {op_error_cause(err)}\n")
+    except tf.errors.OpError as err:  # a failure that no record of --data_dir explains
+        sys.stderr.write(f"[Error] training failed: {op_error_cause(err)}\n")
         return 1
     return 0
 

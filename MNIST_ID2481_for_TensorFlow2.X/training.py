@@ -5,10 +5,19 @@ MultiWorkerMirroredStrategy (keras-team/keras#20585); one loop serves one proces
 Keras callbacks, which do the logging and the checkpoints. Each replica's loss is divided by the global batch
 and the strategy sums the gradients over all replicas, so a step equals one step on the union of the
 replicas' batches (with one replica: the mean loss of its batch, as `fit`).
+
+Run safety in the loop: the summed loss is checked every step and the weights before every checkpoint (no
+NaN is ever saved); a SIGTERM / SIGINT stops every worker after the same step, because the stop request
+travels with the step's own all-reduce.
 """
+import math
+import signal
+
 import keras
 import numpy as np
 import tensorflow as tf
+
+import run_safety
 
 DECAY_STEPS = 100000
 DECAY_RATE = 0.96
@@ -41,30 +50,34 @@ def _correct(labels, probs):
 
 
 def make_steps(strategy, model, optimizer, global_batch):
-    """tf.functions for one training step and one evaluation step; both return global sums over replicas."""
+    """tf.functions for one training step and one evaluation step; both return global sums over replicas. The
+    training step takes a stop flag (0 or 1) and returns [loss, correct, flag], summed in one all-reduce: a
+    positive flag means some worker was asked to stop."""
     cross_entropy = keras.losses.SparseCategoricalCrossentropy(reduction=None)
 
-    def train_replica(images, labels):
+    def train_replica(images, labels, stop_flag):
         with tf.GradientTape() as tape:
             probs = model(images, training=True)
             loss = tf.reduce_sum(cross_entropy(labels, probs)) / global_batch
             scaled = optimizer.scale_loss(loss)  # loss scaling under mixed_float16; the loss itself otherwise
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss, _correct(labels, probs)
+        return tf.stack([tf.cast(loss, tf.float32), _correct(labels, probs), stop_flag])
 
     def eval_replica(images, labels):
         probs = model(images, training=False)
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         return tf.reduce_sum(cross_entropy(labels, probs)), _correct(labels, probs), count
 
-    def summed_over_replicas(replica_fn):
-        @tf.function
-        def step(iterator):
-            return [strategy.reduce(SUM, v, axis=None) for v in strategy.run(replica_fn, args=next(iterator))]
-        return step
+    @tf.function
+    def train_step(iterator, stop_flag):
+        return strategy.reduce(SUM, strategy.run(train_replica, args=(*next(iterator), stop_flag)), axis=None)
 
-    return summed_over_replicas(train_replica), summed_over_replicas(eval_replica)
+    @tf.function
+    def eval_step(iterator):
+        return [strategy.reduce(SUM, v, axis=None) for v in strategy.run(eval_replica, args=next(iterator))]
+
+    return train_step, eval_step
 
 
 class TrainingLoop:
@@ -85,25 +98,49 @@ class TrainingLoop:
             totals += [float(v) for v in self.eval_step(iterator)]
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
-    def fit(self, callbacks, epochs, initial_epoch, train_steps, eval_steps, epochs_between_evals):
-        """Trains epochs initial_epoch+1 .. epochs, validating every epochs_between_evals-th; returns the last
-        epoch's logs (loss, sparse_categorical_accuracy, and val_* when that epoch was validated)."""
+    def check_weights(self, step):
+        """TrainingDiverged when a weight is NaN or infinite: the loss of a step is computed before its update,
+        so only this check proves that what a checkpoint would hold is finite."""
+        total = math.fsum(float(np.sum(w, dtype=np.float64)) for w in self.model.get_weights())
+        run_safety.check_finite(step, **{"a weight": total})
+
+    def fit(self, callbacks, epochs, first_step, train_steps, eval_steps, epochs_between_evals, stop=None,
+            save=None):
+        """Trains from global step first_step (a resume may start mid-epoch) to the end of epoch `epochs`,
+        validating every epochs_between_evals-th epoch; returns the last epoch's logs (loss,
+        sparse_categorical_accuracy over the steps run here, and val_* when that epoch was validated).
+        stop: a run_safety.StopSignals; when any worker was signalled, all stop after the same step, call
+        save(step) (returns the checkpoint's path) and raise run_safety.Stopped."""
         callbacks = keras.callbacks.CallbackList(callbacks, model=self.model, verbose=2, epochs=epochs,
                                                  steps=train_steps)
-        logs = {}
+        logs, step = {}, first_step
         callbacks.on_train_begin()
-        for epoch in range(initial_epoch, epochs):
+        for epoch in range(first_step // train_steps, epochs):
             callbacks.on_epoch_begin(epoch)
-            totals = np.zeros(2)
-            for batch in range(train_steps):
+            totals, done = np.zeros(2), 0
+            for batch in range(step - epoch * train_steps, train_steps):
                 callbacks.on_train_batch_begin(batch)
-                totals += [float(v) for v in self.train_step(self.train_it)]
+                flag = tf.constant(float(stop is not None and stop.requested))
+                loss, correct, stopping = (float(v) for v in self.train_step(self.train_it, flag))
+                step, done = step + 1, done + 1
+                run_safety.check_finite(step, loss=loss)
+                totals += [loss, correct]
                 # As in `fit`, the logged loss is the running mean of the epoch so far.
-                callbacks.on_train_batch_end(batch, {"loss": totals[0] / (batch + 1)})
-            logs = {"loss": float(totals[0] / train_steps),
-                    "sparse_categorical_accuracy": float(totals[1] / (train_steps * self.global_batch))}
+                callbacks.on_train_batch_end(batch, {"loss": totals[0] / done})
+                if stopping:
+                    self.stop(stop, step, save)
+            logs = {"loss": float(totals[0] / done),
+                    "sparse_categorical_accuracy": float(totals[1] / (done * self.global_batch))}
             if (epoch + 1) % epochs_between_evals == 0:
                 logs["val_loss"], logs["val_sparse_categorical_accuracy"] = self.evaluate(eval_steps)
+            self.check_weights(step)
             callbacks.on_epoch_end(epoch, logs)
         callbacks.on_train_end(logs)
         return logs
+
+    def stop(self, stop, step, save):
+        """A worker that was not signalled itself stops as if by SIGTERM (its peer's launcher was stopped)."""
+        if not stop.requested:
+            stop.signum = signal.SIGTERM
+        self.check_weights(step)
+        stop.stop_if_requested(step, lambda: save(step))

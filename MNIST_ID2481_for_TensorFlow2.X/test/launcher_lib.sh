@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
 step_lines='^step:'
 
 flag data_path "" text "folder with mnist/3.0.1 (TFDS-prepared)"
+script_flag data_dir data_path
 flag batch_size 1024 int "images per step (per rank)"
 flag train_epochs 10 int "epochs"
 # Passed to mnist_main.py only when given (here or on the command line): its own defaults apply otherwise.

@@ -1,11 +1,13 @@
 """Fixtures for the MNIST TF2 tests: synthetic data (TFDS folders and in-memory datasets), in-process runs of
 mnist_main, an isolated model copy and CLI runners for the slow tier."""
 import ast
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import tensorflow as tf
@@ -84,12 +86,16 @@ def model_copy(tmp_path):
     return target
 
 
+def with_this_python(env):
+    """os.environ plus env, this interpreter's folder first on PATH (the launchers call `python3`)."""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return {**os.environ, "PATH": path, **(env or {})}
+
+
 def run(command, cwd, timeout=600, env=None):
     """Runs a command with this interpreter's folder first on PATH (the launchers call `python3`) and `env`
     added; on a timeout the whole process group is killed, so no training outlives its test."""
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    env = {**os.environ, "PATH": path, **(env or {})}
-    proc = subprocess.Popen(command, cwd=str(cwd), env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command, cwd=str(cwd), env=with_this_python(env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -110,3 +116,41 @@ def run_stats(text):
     lines = [line for line in text.splitlines() if line.startswith("Run stats: ")]
     assert lines, text[-2000:]
     return ast.literal_eval(lines[-1][len("Run stats: "):])
+
+
+def start(command, cwd, env=None):
+    """A launcher started in its own session (stderr into stdout), for tests that signal or kill it."""
+    return subprocess.Popen(command, cwd=str(cwd), env=with_this_python(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for_step(log_path, step, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log_path.is_file() and f"\nstep:{step} " in log_path.read_text():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no step {step} in {log_path} after {timeout} s")
+
+
+def finish(proc, seconds):
+    """Output and exit status of proc, which must end within `seconds`; killed (and failing) otherwise."""
+    try:
+        out, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"still running after {seconds} s") from None
+    return proc.returncode, out
+
+
+@contextlib.contextmanager
+def launched(*specs):
+    """Starts launchers ((command, cwd, env) each); whatever still runs on the way out is killed."""
+    procs = [start(*spec) for spec in specs]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()

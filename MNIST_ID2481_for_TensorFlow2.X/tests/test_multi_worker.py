@@ -1,6 +1,6 @@
-"""Data-parallel training: the step's arithmetic in this process (quick), the 8p launcher with 2 workers and
-losing a worker (slow). Float32 throughout (bitwise comparisons between replicas)."""
-import contextlib
+"""Data-parallel training: the step's arithmetic in this process (quick), the 8p launcher with 2 workers
+(stopped by SIGTERM, then resumed) and losing a worker (slow). Float32 throughout (bitwise comparisons between
+replicas)."""
 import os
 import re
 import signal
@@ -17,10 +17,10 @@ import tensorflow as tf
 import contract
 import mnist_main
 import training
-from conftest import run
+from conftest import finish, launched, run, start, wait_for_step
 
 LAUNCHER = "train_performance_8p_static_eval.sh"
-ARGS = ["--batch_size=64", "--train_epochs=2", "--momentum=0.9", "--seed=1", "--precision_mode=must_keep_origin_dtype"]
+ARGS = ["--batch_size=64", "--momentum=0.9", "--seed=1", "--precision_mode=must_keep_origin_dtype"]
 
 
 def rank_log(model_copy, rank):
@@ -32,8 +32,22 @@ def markers(log, name):
 
 
 @pytest.mark.slow
-def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny_data):
-    proc = run(["bash", LAUNCHER, f"--data_path={tiny_data}", *ARGS], cwd=model_copy / "test",
+def test_two_workers_stop_together_resume_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny_data):
+    command = ["bash", LAUNCHER, f"--data_path={tiny_data}", *ARGS]
+    with launched((command + ["--train_epochs=100"], model_copy / "test", {"RANK_SIZE": "2"})) as (launcher,):
+        wait_for_step(model_copy / "test" / "output" / "1" / "train_1.log", 3)
+        launcher.send_signal(signal.SIGTERM)
+        code, out = finish(launcher, 120)
+    assert code == 130, out  # workers.sh's own status for an interrupted launcher
+    # The request rode on a step's all-reduce: both ranks stopped after the same step, rank 0 saved.
+    stops = [re.findall(r"^\[Error\] stopped by SIGTERM at step (\d+); checkpoint (\S+) saved", rank_log(model_copy, r),
+                        re.M) for r in (0, 1)]
+    assert len(stops[0]) == 1 and stops[0] == stops[1], stops
+    stopped_at = int(stops[0][0][0])
+    assert stops[0][0][1] == str(model_copy / "test" / "output" / "0" / "ckpt" / f"model.ckpt-{stopped_at}")
+    epochs = stopped_at // 8 + 2  # each worker trains on half of the 1,024 images: 512 // 64 = 8 steps per epoch
+
+    proc = run(command + [f"--train_epochs={epochs}", "--resume=True"], cwd=model_copy / "test",
                env={"RANK_SIZE": "2"})
     # As in the original, the summary and the metrics come from the last rank's folder.
     result = contract.Run(str(model_copy), LAUNCHER, proc.stdout, device_id="1")
@@ -42,8 +56,9 @@ def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny
     assert result.summary["RankSize"] == "2"
     logs = [rank_log(model_copy, rank) for rank in (0, 1)]
     assert "multi-worker: rank 0 of 2, 2 replicas, batch 64 per replica" in logs[0]
-    # Each worker trains on half of the 1,024 images: 512 // 64 = 8 steps per epoch, 2 epochs.
-    assert len(result.losses) == 16
+    assert all(f"resuming from {stops[0][0][1]} at step {stopped_at}" in log for log in logs)
+    assert [int(n) for n in re.findall(r"^step:(\d+) ", logs[1], re.M)] == list(range(1, 8 * epochs + 1))
+    assert len(result.losses) == 8 * epochs
     own_fps = float(re.findall(r"^imgs/s: ([\d.]+)$", logs[1], re.M)[-1])
     assert result.value("ActualFPS") == round(2 * own_fps, 2)
     # Same start (rank 0's values broadcast), same all-reduced updates: bitwise-equal weights and losses.
@@ -54,7 +69,7 @@ def test_two_workers_meet_the_contract_and_stay_bitwise_in_sync(model_copy, tiny
     assert steps[0] == steps[1]
     # Only rank 0 writes checkpoints and the SavedModel.
     output = model_copy / "test" / "output"
-    assert (output / "0" / "ckpt" / "model.ckpt-0002.index").is_file()
+    assert (output / "0" / "ckpt" / f"model.ckpt-{8 * epochs}.index").is_file()
     assert (output / "0" / "ckpt" / "saved_model" / "saved_model.pb").is_file()
     assert sorted(p.name for p in (output / "1").iterdir()) == sorted(
         ["train_1.log", f"{result.summary['CaseName']}.log", f"train_{result.summary['CaseName']}_loss.txt"])
@@ -78,7 +93,7 @@ def test_two_replicas_step_like_one_replica_on_the_union_of_their_batches():
         # Consecutive per-replica batches of one stream: the union of a step's batches is 64 consecutive images.
         data = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64 // len(devices))
         loop = training.TrainingLoop(strategy, model, optimizer, data, data, global_batch=64)
-        logs = loop.fit([], epochs=1, initial_epoch=0, train_steps=4, eval_steps=1, epochs_between_evals=1)
+        logs = loop.fit([], epochs=1, first_step=0, train_steps=4, eval_steps=1, epochs_between_evals=1)
         return initial, model.get_weights(), logs["loss"]
 
     start, one, loss_one = train(["/cpu:0"])
@@ -98,49 +113,11 @@ def free_ports(count):
     return ports
 
 
-def start(command, cwd, env=None):
-    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    return subprocess.Popen(command, cwd=str(cwd), env={**os.environ, "PATH": path, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def wait_for_step(log_path, step, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if log_path.is_file() and f"\nstep:{step} " in log_path.read_text():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"no step {step} in {log_path} after {timeout} s")
-
-
-def finish(proc, seconds):
-    """Output and exit status of proc, which must end within `seconds`; killed (and failing) otherwise."""
-    try:
-        out, _ = proc.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError(f"still running {seconds} s after the worker was lost") from None
-    return proc.returncode, out
-
-
 def worker_pid(launcher_output, rank):
     return int(re.search(rf"^rank {rank}: pid (\d+),", launcher_output, re.M).group(1))
 
 
 LONG = ["--batch_size=32", "--train_epochs=100", "--precision_mode=must_keep_origin_dtype"]
-
-
-@contextlib.contextmanager
-def launched(*specs):
-    """Starts launchers ((command, cwd, env) each); whatever still runs on the way out is killed."""
-    procs = [start(*spec) for spec in specs]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
 
 
 @pytest.mark.slow

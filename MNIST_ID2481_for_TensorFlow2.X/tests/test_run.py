@@ -1,13 +1,17 @@
 """mnist_main.run in this process on injected synthetic datasets (quick tier): the markers the launchers grep,
-checkpoints and resume, the SavedModel. float32 throughout (--precision_mode=must_keep_origin_dtype), so the
+checkpoints, --clean, the SavedModel; SIGTERM, then resume from a moved folder past a damaged checkpoint. float32 throughout (--precision_mode=must_keep_origin_dtype), so the
 exact comparisons below compare float32 with float32 on every CPU."""
+import os
 import re
+import signal
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import mnist_main
+import reporting
+import run_safety
 from conftest import run_stats
 
 FLOAT32 = "--precision_mode=must_keep_origin_dtype"
@@ -24,8 +28,10 @@ def steps(out):
 
 def test_run_prints_the_markers_and_writes_checkpoints_and_a_saved_model(parse_flags, small_datasets, tmp_path,
                                                                          capsys):
-    stats = train(parse_flags, tmp_path, small_datasets, "--train_epochs=2", "--eval_static=True")
+    (tmp_path / "model.ckpt-99.index").write_text("not a checkpoint")  # --clean removes it, so no resume
+    stats = train(parse_flags, tmp_path, small_datasets, "--train_epochs=2", "--eval_static=True", "--clean")
     out = capsys.readouterr().out
+    assert "resuming" not in out
     assert out.splitlines()[0] == "device: CPU, precision: float32 (must_keep_origin_dtype)"
     assert ("data: 512 train / 128 test examples; 8 steps per epoch, 2 eval steps; batch shape (64, 28, 28, 1) "
             "(static)") in out
@@ -37,8 +43,7 @@ def test_run_prints_the_markers_and_writes_checkpoints_and_a_saved_model(parse_f
     final = re.findall(r"^2/2 - \d+s - loss: [\d.]+ - sparse_categorical_accuracy: ([\d.]+)$", out, re.M)
     assert len(final) == 1 and float(final[0]) == pytest.approx(stats["accuracy_top_1"], abs=5e-5)
     assert run_stats(out) == stats and stats["accuracy_top_1"] > 0.5
-    assert [p.name for p in sorted(tmp_path.glob("model.ckpt-*.index"))] == [
-        "model.ckpt-0001.index", "model.ckpt-0002.index"]
+    assert checkpoint_numbers(tmp_path) == [0, 8, 16]  # after initialisation and after each epoch
     assert list((tmp_path / "train").glob("events.out.tfevents.*"))
     assert list((tmp_path / "validation").glob("events.out.tfevents.*"))
     # The exported SavedModel classifies the 128 test images (the 2 evaluated batches) as the evaluation did.
@@ -48,25 +53,44 @@ def test_run_prints_the_markers_and_writes_checkpoints_and_a_saved_model(parse_f
     assert accuracy == pytest.approx(stats["accuracy_top_1"], abs=1e-6)
 
 
-def test_restart_resumes_after_the_last_epoch_checkpoint(parse_flags, small_datasets, tmp_path, capsys):
-    train(parse_flags, tmp_path, small_datasets, "--train_epochs=1")
-    assert steps(capsys.readouterr().out) == list(range(1, 9))
-    train(parse_flags, tmp_path, small_datasets, "--train_epochs=2")
+def test_sigterm_stops_with_a_checkpoint_and_a_moved_folder_resumes_past_a_damaged_one(
+        parse_flags, small_datasets, tmp_path, capsys, monkeypatch):
+    logged = reporting.StepLogger.on_train_batch_end
+
+    def signal_at_step_3(self, batch, logs=None):
+        logged(self, batch, logs)
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reporting.StepLogger, "on_train_batch_end", signal_at_step_3)
+        with pytest.raises(run_safety.Stopped) as stopped:
+            train(parse_flags, tmp_path / "a", small_datasets, "--train_epochs=2")
+    # The request rides on the next step's all-reduce, so every worker stops after that same step.
+    assert stopped.value.status == 143 and str(stopped.value) == (
+        f"stopped by SIGTERM at step 4; checkpoint {tmp_path}/a/model.ckpt-4 saved, run again with --resume=True "
+        "to continue")
+    assert steps(capsys.readouterr().out) == [1, 2, 3, 4]
+    assert checkpoint_numbers(tmp_path / "a") == [0, 4]  # step 0: written right after initialisation
+
+    (tmp_path / "a").rename(tmp_path / "b")
+    train(parse_flags, tmp_path / "b", small_datasets, "--train_epochs=2")
     out = capsys.readouterr().out
-    assert f"resuming from {tmp_path}/model.ckpt-0001 at epoch 1" in out
-    assert steps(out) == list(range(9, 17))
-    # The optimizer state came back too: its step counter continued at 8 and ended at 16.
-    reader = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-0002"))
-    counters = [k for k in reader.get_variable_to_shape_map() if "iteration" in k]
-    assert counters and int(reader.get_tensor(counters[0])) == 16
-    train(parse_flags, tmp_path, small_datasets, "--train_epochs=1", "--clean")
-    out = capsys.readouterr().out
-    assert "resuming" not in out and steps(out) == list(range(1, 9))
-    assert not (tmp_path / "model.ckpt-0002.index").exists()
+    assert f"resuming from {tmp_path}/b/model.ckpt-4 at step 4" in out
+    assert steps(out) == list(range(5, 17)) and checkpoint_numbers(tmp_path / "b") == [4, 8, 16]
+    # The optimizer state came back too: its step counter continued at 4 and ended at 16.
+    assert int(tf.train.load_checkpoint(str(tmp_path / "b" / "model.ckpt-16")).get_tensor(
+        "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")) == 16
+
+    (tmp_path / "b" / "model.ckpt-16.data-00000-of-00001").write_bytes(b"cut short by a kill")
+    # --distribution_strategy=off: the default strategy, which the Ascend ranks use as well.
+    train(parse_flags, tmp_path / "b", small_datasets, "--train_epochs=2", "-ds=off")
+    out, err = capsys.readouterr()
+    assert "off: rank 0 of 1, 1 replicas, batch 64 per replica" in out
+    assert f"[Warning] skipping damaged checkpoint {tmp_path}/b/model.ckpt-16: " in err
+    assert f"resuming from {tmp_path}/b/model.ckpt-8 at step 8" in out and steps(out) == list(range(9, 17))
+    assert run_safety.load_problem(str(tmp_path / "b" / "model.ckpt-16")) is None  # written anew
 
 
-def test_the_default_strategy_trains_too(parse_flags, small_datasets, tmp_path, capsys):
-    """--distribution_strategy=off: the default strategy, which the Ascend ranks use as well."""
-    stats = train(parse_flags, tmp_path, small_datasets, "--train_epochs=1", "-ds=off")
-    assert "off: rank 0 of 1, 1 replicas, batch 64 per replica" in capsys.readouterr().out
-    assert stats["loss"] > 0 and 0 <= stats["accuracy_top_1"] <= 1
+def checkpoint_numbers(folder):
+    return sorted(number for number, _ in run_safety.numbered_checkpoints(str(folder)))

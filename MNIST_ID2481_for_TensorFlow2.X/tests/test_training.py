@@ -1,11 +1,15 @@
 """The three 1p launchers through bash against the launcher contract, on synthetic TFDS-layout data (slow tier;
-the same code runs in-process in test_run.py)."""
+the same code runs in-process in test_run.py). The accuracy launcher's run is stopped with SIGTERM, its folder
+moved, and resumed with --resume=True."""
 import re
+import signal
+import time
 
 import pytest
 
 import contract
-from conftest import run, run_stats
+from conftest import finish, launched, run, run_stats, wait_for_step
+
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +22,39 @@ def launch(model_copy, launcher, data, *args):
     return proc, result, (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
 
 
-def test_full_launcher_meets_the_contract(model_copy, tiny_data):
-    proc, result, log = launch(model_copy, "train_full_1p.sh", tiny_data, "--train_epochs=2")
+def test_full_launcher_stopped_by_sigterm_resumes_in_a_moved_folder_and_meets_the_contract(
+        model_copy, tiny_data, tmp_path):
+    log_path = model_copy / "test" / "output" / "0" / "train_0.log"
+    with launched((["bash", "train_full_1p.sh", f"--data_path={tiny_data}", *SMOKE, "--train_epochs=100"],
+                   model_copy / "test", None)) as (launcher,):
+        wait_for_step(log_path, 3)
+        launcher.send_signal(signal.SIGTERM)
+        code, out = finish(launcher, 120)
+    assert code == 143, out
+    errors = [line for line in out.splitlines() if line.startswith("[Error]")]
+    stop = re.fullmatch(r"\[Error\] stopped by SIGTERM at step (\d+); checkpoint (\S+) saved, run again with "
+                        r"--resume=True to continue", errors[-1]) if len(errors) == 1 else None
+    assert stop, out
+    stopped_at = int(stop.group(1))
+    ckpt = model_copy / "test" / "output" / "0" / "ckpt"
+    assert stop.group(2) == f"{ckpt}/model.ckpt-{stopped_at}" and (ckpt / "model.ckpt-0.index").is_file()
+    assert not list(ckpt.parent.glob("*_acc.log")), "no summary for a stopped run"
+
+    moved = tmp_path / "moved" / model_copy.name
+    moved.parent.mkdir()
+    model_copy.rename(moved)
+    epochs = stopped_at // 8 + 2  # 1024 // 128 = 8 steps per epoch
+    time.sleep(1)  # the summary's E2E time is whole seconds
+    proc, result, log = launch(moved, "train_full_1p.sh", tiny_data, f"--train_epochs={epochs}", "--resume=True")
     assert contract.check(result, proc.returncode, min_accuracy=0.5, loss_must_fall=True) == []
     assert result.summary["CaseName"] == "MNIST_ID2481_for_TensorFlow2.X_bs128_1p_acc"
-    assert len(result.losses) == 16  # 1024 // 128 steps x 2 epochs
+    ckpt = moved / "test" / "output" / "0" / "ckpt"
+    assert f"resuming from {ckpt}/model.ckpt-{stopped_at} at step {stopped_at}" in log
+    # The log holds both runs: steps 1 .. 8 x epochs, each once.
+    assert [int(n) for n in re.findall(r"^step:(\d+) ", log, re.M)] == list(range(1, 8 * epochs + 1))
+    assert len(result.losses) == 8 * epochs
     assert re.search(r"^Final Training Duration sec : [\d.]+$", proc.stdout, re.M)
-    assert log.startswith("device: CPU, precision: ") and log.count("epoch_duration: ") == 2
-    ckpt = model_copy / "test" / "output" / "0" / "ckpt"
-    assert (ckpt / "model.ckpt-0002.index").is_file() and (ckpt / "saved_model" / "saved_model.pb").is_file()
+    assert (ckpt / f"model.ckpt-{8 * epochs}.index").is_file() and (ckpt / "saved_model" / "saved_model.pb").is_file()
     assert float(result.summary["TrainAccuracy"]) == pytest.approx(run_stats(log)["accuracy_top_1"], abs=5e-5)
 
 

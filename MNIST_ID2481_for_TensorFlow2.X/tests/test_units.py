@@ -1,5 +1,5 @@
 """Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule, step timing,
-checkpoint lookup, strategy placement and the flags' choice lists."""
+checkpoint pruning, strategy placement and the flags' choice lists."""
 import json
 import os
 import shutil
@@ -7,6 +7,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import checkpoints
 import distribution
@@ -118,11 +119,14 @@ def test_steady_step_time_skips_warm_up_and_outliers():
     assert reporting.steady_step_seconds([]) is None
 
 
-def test_latest_checkpoint(tmp_path):
-    assert checkpoints.latest_checkpoint(str(tmp_path)) == (None, 0)
-    for name in ("model.ckpt-0002.index", "model.ckpt-0010.index", "model.ckpt-0003.index", "other.index"):
-        (tmp_path / name).write_text("")
-    assert checkpoints.latest_checkpoint(str(tmp_path)) == (str(tmp_path / "model.ckpt-0010"), 10)
+def test_save_keeps_the_newest_checkpoints_and_leaves_higher_numbers_alone(tmp_path):
+    checkpoint = tf.train.Checkpoint(v=tf.Variable(1.0))
+    (tmp_path / "model.ckpt-99.index").write_text("damaged")  # what a resume skipped: left for the user
+    for step in (0, 8, 16, 20, 24):
+        assert checkpoints.save(checkpoint, str(tmp_path), step) == str(tmp_path / f"model.ckpt-{step}")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "model.ckpt-99.index") == [
+        f"model.ckpt-{n}.{ext}" for n in (16, 20, 24) for ext in ("data-00000-of-00001", "index")]
+    assert (tmp_path / "model.ckpt-99.index").is_file() and checkpoints.KEEP >= 2
 
 
 def test_flag_choices_come_from_the_implementations():
