@@ -145,7 +145,8 @@ run_workers() {
     [ "$cores" -ge "$n" ] || echo "[Warning] $launcher: $n ranks on $cores cores: no core binding" >&2
     touch "$(rank_log "${ranks_here[0]}")"
     relay_progress "$(rank_log "${ranks_here[0]}")"  # one rank's progress stands for all
-    trap 'stop_workers "the launcher was interrupted"; exit 130' INT TERM
+    trap 'stop_workers "the launcher was interrupted"; exit 130' INT
+    trap 'stop_workers "the launcher was stopped by SIGTERM"; exit 143' TERM
     # Polls: `wait -n -p` needs bash 5.1, which older Ascend hosts lack.
     while [ ${#worker_pids[@]} -gt 0 ]; do
         sleep 1
