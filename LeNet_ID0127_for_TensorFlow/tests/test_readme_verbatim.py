@@ -48,13 +48,13 @@ def edit_top(launcher, **values):
 def test_the_readme_commands_train_fine_tune_and_freeze(model_copy, smoke_mnist, tmp_path, monkeypatch, capsys):
     test_dir, out = model_copy / "test", model_copy / "test" / "output" / "0"
     (model_copy / "MNIST").symlink_to(smoke_mnist)
-    edit_top(test_dir / "train_full_1p.sh", batch_size=64, steps=40, epochs=1, data_path='"../MNIST"')
+    edit_top(test_dir / "train_full_1p.sh", batch_size=64, steps=20, epochs=1, data_path='"../MNIST"')
     proc = run(["bash", "train_full_1p.sh"], cwd=test_dir)
     trained = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout + proc.stderr)
     assert contract.check(trained, proc.returncode) == [], proc.stdout + proc.stderr
-    assert len(trained.losses) == 40
-    source = out / "ckpt_npu" / "model.ckpt-40"
-    assert (out / "ckpt_npu" / "model.ckpt-40.index").is_file()
+    assert len(trained.losses) == 20
+    source = out / "ckpt_npu" / "model.ckpt-20"
+    assert (out / "ckpt_npu" / "model.ckpt-20.index").is_file()
 
     stand_in = tmp_path / "bin"
     stand_in.mkdir()
@@ -74,15 +74,15 @@ def test_the_readme_commands_train_fine_tune_and_freeze(model_copy, smoke_mnist,
     assert argv[0] == "LeNet.py"
     assert os.path.normpath(argv[1]) == f"--data_path={model_copy / 'MNIST'}"
     for expected in ( f"--output_path={out}", "--learning_rate=0.002",
-                     "--epochs=1", "--steps=40", f"--restore_path={prev / 'ckpt_npu'}", "--restore_exclude=linear/"):
+                     "--epochs=1", "--steps=20", f"--restore_path={prev / 'ckpt_npu'}", "--restore_exclude=linear/"):
         assert expected in argv, (expected, argv)
 
     # That command line, in-process.
     fine_tuned = LeNet.run(LeNet.parse_args(argv[1:]))
-    assert len(fine_tuned.losses) == 40
-    assert f"initialised 4 variables from {prev / 'ckpt_npu' / 'model.ckpt-40'} (excluded: linear/)" in \
+    assert len(fine_tuned.losses) == 20
+    assert f"initialised 4 variables from {prev / 'ckpt_npu' / 'model.ckpt-20'} (excluded: linear/)" in \
         capsys.readouterr().out
-    before = tf.train.load_checkpoint(str(prev / "ckpt_npu" / "model.ckpt-40"))
+    before = tf.train.load_checkpoint(str(prev / "ckpt_npu" / "model.ckpt-20"))
     start = tf.train.load_checkpoint(str(out / "ckpt_npu" / "model.ckpt-0"))  # saved right after initialisation
     for name in LAYERS:
         np.testing.assert_array_equal(start.get_tensor(name), before.get_tensor(name))
@@ -95,5 +95,5 @@ def test_the_readme_commands_train_fine_tune_and_freeze(model_copy, smoke_mnist,
     monkeypatch.chdir(model_copy)
     code, stdout, stderr = run_in_process(LeNet_frozen_graph.main, [], capsys)
     assert code == 0, stderr
-    assert f"froze {out / 'ckpt_npu' / 'model.ckpt-40'} into LeNet_frozen_graph.pb" in stdout
+    assert f"froze {out / 'ckpt_npu' / 'model.ckpt-20'} into LeNet_frozen_graph.pb" in stdout
     assert (model_copy / "LeNet_frozen_graph.pb").stat().st_size > 400_000
