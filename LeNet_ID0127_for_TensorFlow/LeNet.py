@@ -44,11 +44,15 @@ def parse_args(argv):
                    help="True: continue from <output_path>/ckpt_npu, an error when it holds no usable checkpoint "
                         "(False resumes too when checkpoints are there)")
     p.add_argument("--restore_path", default="", help="checkpoint (file prefix or folder) to initialise from")
-    p.add_argument("--restore_exclude", default="", help="comma-separated scopes not to load, e.g. fc_3/")
+    p.add_argument("--restore_exclude", default="",
+                   help="comma-separated scopes not to load, e.g. fc_3/; linear/ (the original README's value) "
+                        "means the fully connected layers fc_1/, fc_2/, fc_3/")
     p.add_argument("--precision_mode", choices=lenet_device.PRECISION_MODES, default="allow_fp32_to_fp16",
                    help="Ascend option; off Ascend the zoo's precision table maps it (see README)")
-    p.add_argument("--loss_scale_flag", type=int, choices=(0, 1), default=0, help="1: fixed loss scale (Ascend)")
-    p.add_argument("--loss_scale_value", type=lenet_cli.positive_float, default=1024.0)
+    p.add_argument("--loss_scale_flag", type=int, choices=(0, 1), default=0,
+                   help="Ascend: 1 scales the loss (0: no loss scaling), as the original")
+    p.add_argument("--loss_scale_value", type=float, default=0.0,
+                   help="with --loss_scale_flag=1: 0 a dynamic loss scale, >= 1 that fixed scale")
     p.add_argument("--over_dump", type=lenet_cli.str2bool, default=False)
     p.add_argument("--data_dump_flag", type=lenet_cli.str2bool, default=False)
     p.add_argument("--data_dump_step", type=str, default="10")
@@ -57,6 +61,8 @@ def parse_args(argv):
     args = lenet_cli.parse_tolerant(p, argv)
     if args.validation_size < 0:
         p.error(f"argument --validation_size: must be >= 0, got {args.validation_size}")
+    if not (args.loss_scale_value == 0 or args.loss_scale_value >= 1):
+        p.error(f"argument --loss_scale_value: must be 0 (dynamic) or >= 1, got {args.loss_scale_value:g}")
     if args.warmup_steps < 0:
         p.error(f"argument --warmup_steps: must be >= 0, got {args.warmup_steps}")
     return args
@@ -82,20 +88,21 @@ def training_batches(images, labels, batch_size, seed):
 
 
 def restore_pretrained(restore_path, exclude):
-    """Initialises the model variables from another run's checkpoint, except the excluded scopes."""
+    """Initialises the model variables from another run's checkpoint (this port's or the original port's
+    names), except the excluded scopes; returns (checkpoint, names of the variables loaded)."""
     restore_path = lenet_model.resolve_checkpoint(restore_path, "--restore_path")
-    prefixes = [s.strip() for s in exclude.split(",") if s.strip()]
-    chosen = {v.op.name: v for v in lenet_model.model_variables()
-              if not any(v.op.name.startswith(prefix) for prefix in prefixes)}
+    variables = lenet_model.model_variables()
+    prefixes = lenet_model.excluded_scopes(exclude, [v.op.name for v in variables])
+    chosen = [v for v in variables if not v.op.name.startswith(prefixes)]
     if not chosen:
         raise UsageError(f"--restore_exclude={exclude} leaves no variable to load from --restore_path")
     # Every chosen variable must be there: a checkpoint of another network is one line, not a listing.
-    lenet_model.check_checkpoint(restore_path, chosen.values())
+    names = lenet_model.check_checkpoint(restore_path, chosen)
     try:
-        tf.compat.v1.train.init_from_checkpoint(restore_path, chosen)
+        tf.compat.v1.train.init_from_checkpoint(restore_path, names)
     except (ValueError, tf.errors.OpError) as err:
         raise UsageError(f"--restore_path {restore_path}: {str(err).splitlines()[0]}") from None
-    return restore_path, sorted(chosen)
+    return restore_path, sorted(v.op.name for v in chosen)
 
 
 class Graph:

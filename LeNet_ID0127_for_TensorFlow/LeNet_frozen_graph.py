@@ -4,6 +4,7 @@ Inputs: input_image (float32 [None, 784], pixels in [0, 1]) and input_label (flo
 Outputs: Mean_1 (batch accuracy, as the original, for its online-inference flow) and predictions
 (softmax probabilities [None, 10], the output to deploy).
 """
+import glob
 import os
 
 import lenet_cli
@@ -21,10 +22,26 @@ OUTPUT_NODES = ["Mean_1", "predictions"]
 
 def parse_args(argv):
     p = lenet_cli.ArgumentParser(prog="LeNet_frozen_graph.py", description=__doc__)
-    p.add_argument("--ckpt_path", default=os.path.join(HERE, "test", "output", "ckpt_npu"),
-                   help="checkpoint folder (its latest checkpoint is used) or checkpoint prefix")
+    p.add_argument("--ckpt_path", default=None,
+                   help="checkpoint folder (its latest checkpoint is used) or checkpoint prefix; default: the "
+                        "launchers' test/output/$ASCEND_DEVICE_ID/ckpt_npu (device 0 when unset) or LeNet.py's "
+                        "own test/output/ckpt_npu, whichever holds the newer checkpoint")
     p.add_argument("--output_path", default="LeNet_frozen_graph.pb", help="frozen GraphDef to write")
     return lenet_cli.parse_tolerant(p, argv)
+
+
+def default_ckpt_path():
+    """Where the last training run left its checkpoints: a launcher's device folder or LeNet.py's default."""
+    output = os.path.join(HERE, "test", "output")
+    candidates = [os.path.join(output, os.environ.get("ASCEND_DEVICE_ID") or "0", "ckpt_npu"),
+                  os.path.join(output, "ckpt_npu")]
+
+    def newest(folder):
+        return max((os.path.getmtime(p) for p in glob.glob(os.path.join(glob.escape(folder), "*.index"))),
+                   default=-1.0)
+
+    # max keeps the first on a tie: with no checkpoint anywhere the error names the launchers' folder.
+    return max(candidates, key=newest)
 
 
 def build_inference_graph():
@@ -38,11 +55,10 @@ def build_inference_graph():
 
 def main(argv):
     args = parse_args(argv)
-    checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path, "--ckpt_path")
+    checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path or default_ckpt_path(), "--ckpt_path")
     with tf.Graph().as_default(), lenet_device.portable_graph():
         build_inference_graph()
-        lenet_model.check_checkpoint(checkpoint, lenet_model.model_variables())
-        saver = tf.compat.v1.train.Saver(lenet_model.model_variables())
+        saver = tf.compat.v1.train.Saver(lenet_model.check_checkpoint(checkpoint, lenet_model.model_variables()))
         with tf.compat.v1.Session() as sess:
             saver.restore(sess, checkpoint)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(

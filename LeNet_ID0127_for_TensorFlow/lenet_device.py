@@ -88,9 +88,10 @@ def session_config(chosen, output_path, over_dump=False, data_dump=False, data_d
     return config
 
 
-def wrap_optimizer(optimizer, loss_scale_flag=0, loss_scale_value=1024.0):
-    """On Ascend, as the original: loss scaling (fixed with loss_scale_flag=1, else dynamic) over the HCCL
-    all-reduce optimizer. Elsewhere the optimizer is returned unchanged."""
+def wrap_optimizer(optimizer, loss_scale_flag=0, loss_scale_value=0.0):
+    """On Ascend, as the original: the HCCL all-reduce optimizer, with loss scaling only when loss_scale_flag
+    is 1 (dynamic for loss_scale_value 0, else fixed at that value). Elsewhere the optimizer is returned
+    unchanged."""
     if not is_ascend():
         return optimizer
     from npu_bridge.estimator.npu.npu_loss_scale_manager import (
@@ -98,10 +99,13 @@ def wrap_optimizer(optimizer, loss_scale_flag=0, loss_scale_value=1024.0):
     from npu_bridge.estimator.npu.npu_loss_scale_optimizer import NPULossScaleOptimizer
     from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer
 
-    if loss_scale_flag:
+    distributed = NPUDistributedOptimizer(optimizer)
+    if not loss_scale_flag:
+        return distributed
+    if loss_scale_value:
         manager = FixedLossScaleManager(loss_scale=loss_scale_value)
     else:
         manager = ExponentialUpdateLossScaleManager(
             init_loss_scale=2 ** 32, incr_every_n_steps=1000, decr_every_n_nan_or_inf=2, decr_ratio=0.5)
     is_distributed = int(os.environ.get("RANK_SIZE", "1")) > 1
-    return NPULossScaleOptimizer(NPUDistributedOptimizer(optimizer), manager, is_distributed=is_distributed)
+    return NPULossScaleOptimizer(distributed, manager, is_distributed=is_distributed)

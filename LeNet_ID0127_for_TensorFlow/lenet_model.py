@@ -1,4 +1,5 @@
 """The LeNet-5 graph of the original port: sigmoid activations, max pooling, 107,786 parameters."""
+import glob
 import os
 
 import tensorflow as tf
@@ -9,6 +10,12 @@ from lenet_cli import UsageError
 from mnist_idx import IMAGE_SIDE, NUM_CLASSES
 
 MODEL_SCOPES = ("layer_1", "layer_2", "fc_1", "fc_2", "fc_3")
+# The original port called its fully connected weights "weight" (its convolution weights "weights"); its
+# checkpoints load through this map.
+ORIGINAL_NAMES = {f"fc_{i}/weights": f"fc_{i}/weight" for i in (1, 2, 3)}
+# The original README's transfer-learning example excludes "linear/", a scope LeNet never had; the comment
+# beside it says what it meant: the fully connected layers.
+EXCLUDE_ALIASES = {"linear/": ("fc_1/", "fc_2/", "fc_3/")}
 
 
 def _variables(scope, weight_shape, bias_size):
@@ -61,6 +68,25 @@ def model_variables():
     return [v for v in tf.compat.v1.trainable_variables() if v.op.name.split("/")[0] in MODEL_SCOPES]
 
 
+def excluded_scopes(text, names):
+    """--restore_exclude (comma-separated, or the README's list form ['linear/']) -> a tuple of name prefixes.
+
+    A scope that matches none of names (the model's variable names) is a UsageError: a typo would otherwise
+    load the layers the user meant to re-initialise.
+    """
+    prefixes = []
+    for item in text.split(","):
+        item = item.strip().strip("[]").strip().strip("'\"")
+        if not item:
+            continue
+        expanded = EXCLUDE_ALIASES.get(item.rstrip("/") + "/", (item,))
+        if not any(name.startswith(expanded) for name in names):
+            raise UsageError(f"--restore_exclude={text}: {item} matches no LeNet variable (scopes: "
+                             f"{', '.join(scope + '/' for scope in MODEL_SCOPES)}; linear/ means fc_1/, fc_2/, fc_3/)")
+        prefixes.extend(expanded)
+    return tuple(prefixes)
+
+
 def resolve_checkpoint(path, flag):
     """A checkpoint folder (its newest checkpoint that loads) or a checkpoint prefix -> the prefix.
 
@@ -68,9 +94,13 @@ def resolve_checkpoint(path, flag):
     """
     if os.path.isdir(path):
         found = run_safety.resume_point(path)
-        if found is None:
+        if found:
+            return found
+        # The original port saved one unnumbered checkpoint per folder (mode.ckpt).
+        indexes = sorted(glob.glob(os.path.join(glob.escape(path), "*.index")), key=os.path.getmtime)
+        if not indexes:
             raise UsageError(f"{flag} {path}: no checkpoint found")
-        return found
+        path = indexes[-1][:-len(".index")]
     if not tf.io.gfile.exists(path + ".index"):
         raise UsageError(f"{flag} {path}: no checkpoint found")
     problem = run_safety.load_problem(path)
@@ -79,6 +109,23 @@ def resolve_checkpoint(path, flag):
     return path
 
 
+def checkpoint_names(prefix, variables):
+    """{name in the checkpoint: variable}: this port's names, the original port's where the checkpoint has those."""
+    try:
+        held = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except (ValueError, tf.errors.OpError):
+        held = {}  # check_checkpoint reports an unreadable file in one line
+    names = {}
+    for variable in variables:
+        name = variable.op.name
+        original = ORIGINAL_NAMES.get(name)
+        names[original if name not in held and original in held else name] = variable
+    return names
+
+
 def check_checkpoint(prefix, variables):
-    """One line (run_safety.check_variables) unless the checkpoint holds every one of variables, shaped alike."""
-    run_safety.check_variables(prefix, {v.op.name: v.shape.as_list() for v in variables}, what="LeNet")
+    """One line (run_safety.check_variables) unless the checkpoint holds every one of variables, shaped alike;
+    returns checkpoint_names(prefix, variables)."""
+    names = checkpoint_names(prefix, variables)
+    run_safety.check_variables(prefix, {name: v.shape.as_list() for name, v in names.items()}, what="LeNet")
+    return names

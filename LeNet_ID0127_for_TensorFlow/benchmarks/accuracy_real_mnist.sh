@@ -18,6 +18,6 @@ work=$(mktemp -d)
 cd "$model_dir" &&
     python3 LeNet_frozen_graph.py --ckpt_path="$out/ckpt_npu" --output_path="$work/lenet.pb" >/dev/null &&
     python3 LeNet_preprocess.py --data_path="$data" --output_path="$work/bins" >/dev/null &&
-    python3 LeNet_online_inference.py --model_path="$work/lenet.pb" --data_dir="$work/bins" \
-        --output_dir="$work/out" --batchSize=64 | grep "Final Online Inference Accuracy" || exit 1
+    python3 LeNet_online_inference.py --model_path="$work/lenet.pb" --output_dir="$work/bins" \
+        --result_dir="$work/out" --batchSize=64 | grep "Final Online Inference Accuracy" || exit 1
 rm -rf "$work"

@@ -17,13 +17,25 @@ flag data_dump_flag False bool "Ascend data dump"
 flag data_dump_step 10 count "Ascend data dump step"
 flag profiling False bool "Ascend profiling"
 flag autotune False bool "accepted for compatibility; no effect"
+flag restore_path "" text "transfer learning: checkpoint folder or prefix to initialise the network from"
+flag restore_exclude "" text "scopes not to load from --restore_path, comma-separated (fc_3/; linear/: fc_1/,fc_2/,fc_3/)"
 parse_flags "$@"
 check_flags
+# Relative to where the launcher was started, like --data_path (LeNet.py runs in the model folder).
+[ -z "$restore_path" ] || restore_path=$(realpath -m -- "$restore_path")
 start_single "$batch_size"
+# Fine-tuning from the previous run's output/<device>: this fresh run has just moved it to output/<device>.prev.
+out_real=$(realpath -m -- "$out")
+prev=$out_real.prev${restore_path#"$out_real"}
+if [ "$resume" != True ] && [[ $restore_path == "$out_real" || $restore_path == "$out_real"/* ]] &&
+    { [ -e "$prev" ] || [ -e "$prev.index" ]; }; then
+    echo "--restore_path: the previous run is kept as $out.prev; loading $prev"
+    restore_path=$prev
+fi
 run_python LeNet.py "$log" --data_path="$data_path" --output_path="$out" --batch_size="$batch_size" \
     --learning_rate="$learning_rate" --epochs="$epochs" --steps="$steps" --precision_mode="$precision_mode" \
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step" \
-    --profiling="$profiling" --resume="$resume"
+    --profiling="$profiling" --resume="$resume" --restore_path="$restore_path" --restore_exclude="$restore_exclude"
 
 # The markers LeNet.py prints (the original launcher's greps).
 marker() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }

@@ -143,17 +143,22 @@ def test_ascend_session_config_has_the_original_npu_options(ascend, tmp_path, ca
 def test_ascend_optimizer_gets_loss_scaling_over_the_distributed_optimizer(ascend, monkeypatch):
     adam = tf.compat.v1.train.AdamOptimizer(0.001)
     wrapped = lenet_device.wrap_optimizer(adam, loss_scale_flag=1, loss_scale_value=256.0)
-    assert [name for name, _, _ in ascend] == ["FixedLossScaleManager", "NPUDistributedOptimizer",
+    assert [name for name, _, _ in ascend] == ["NPUDistributedOptimizer", "FixedLossScaleManager",
                                                "NPULossScaleOptimizer"]
-    assert ascend[0][2] == {"loss_scale": 256.0}
-    assert ascend[1][1] == (adam,)
+    assert ascend[1][2] == {"loss_scale": 256.0}
+    assert ascend[0][1] == (adam,)
     assert wrapped.inner is not adam and wrapped.inner.inner is adam
     assert ascend[2][2] == {"is_distributed": False}
 
+    # As the original: flag 0 is no loss scaling, flag 1 with value 0 the dynamic scale.
+    ascend.clear()
+    assert lenet_device.wrap_optimizer(adam).inner is adam
+    assert [name for name, _, _ in ascend] == ["NPUDistributedOptimizer"]
+
     ascend.clear()
     monkeypatch.setenv("RANK_SIZE", "8")
-    lenet_device.wrap_optimizer(adam)
-    manager = ascend[0]
+    lenet_device.wrap_optimizer(adam, loss_scale_flag=1)
+    manager = ascend[1]
     assert manager[0] == "ExponentialUpdateLossScaleManager"
     assert manager[2] == {"init_loss_scale": 2 ** 32, "incr_every_n_steps": 1000, "decr_every_n_nan_or_inf": 2,
                           "decr_ratio": 0.5}
@@ -165,6 +170,6 @@ def test_the_training_graph_goes_through_the_device_module(ascend, small_splits)
     with tf.Graph().as_default() as graph:
         LeNet.Graph(args, small_splits[0])
     assert ("FixedLossScaleManager", (), {"loss_scale": 64.0}) in ascend
-    assert isinstance(ascend[1][1][0], tf.compat.v1.train.AdamOptimizer)
+    assert isinstance(ascend[0][1][0], tf.compat.v1.train.AdamOptimizer)
     ops = {op.type for op in graph.get_operations()}
     assert "Conv2D" in ops and "ExtractImagePatches" not in ops

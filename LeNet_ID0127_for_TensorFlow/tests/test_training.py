@@ -15,7 +15,6 @@ import tensorflow as tf
 import LeNet
 import LeNet_frozen_graph
 import LeNet_online_inference
-import LeNet_preprocess
 import lenet_model
 import run_safety
 from conftest import FLOAT32, assert_one_line_error, final_value, run_in_process
@@ -135,24 +134,44 @@ def test_both_spellings_of_the_learning_rate_flag_reach_adam(small_splits, tmp_p
     assert losses["0.001"][0] == losses["0.05"][0] and losses["0.001"][1] != losses["0.05"][1]
 
 
-def test_fine_tuning_loads_all_but_the_excluded_scope(trained, small_splits, tmp_path):
-    ckpt_dir = trained[0] / "ckpt_npu"
+def test_a_checkpoint_of_the_original_port_loads_for_fine_tuning_and_freezing(tmp_path, capsys):
+    # Written under the original LeNet.py's names (fully connected "weight", convolutions "weights"), with an
+    # Adam slot beside them, as its one unnumbered mode.ckpt.
+    shapes = {"layer_1/weights": [5, 5, 1, 6], "layer_1/bias": [6], "layer_2/weights": [5, 5, 6, 16],
+              "layer_2/bias": [16], "fc_1/weight": [784, 120], "fc_1/bias": [120], "fc_2/weight": [120, 84],
+              "fc_2/bias": [84], "fc_3/weight": [84, 10], "fc_3/bias": [10], "fc_1/weight/Adam": [784, 120]}
+    rng = np.random.default_rng(5)
+    values = {name: rng.normal(size=shape).astype(np.float32) for name, shape in shapes.items()}
+    folder = tmp_path / "output" / "ckpt_npu"
+    folder.mkdir(parents=True)
     with tf.Graph().as_default():
-        lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
-        source, loaded = LeNet.restore_pretrained(str(ckpt_dir), "fc_3/")
+        saved = [tf.compat.v1.Variable(value, name=name) for name, value in values.items()]
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
-            values = {v.op.name: sess.run(v) for v in lenet_model.model_variables()}
-    reader = tf.train.load_checkpoint(source)
-    assert source.endswith("model.ckpt-240")
-    assert sorted(loaded) == sorted(n for n in values if not n.startswith("fc_3/"))
-    for name in loaded:
-        np.testing.assert_array_equal(values[name], reader.get_tensor(name))
-    assert not np.allclose(values["fc_3/weights"], reader.get_tensor("fc_3/weights"))
+            tf.compat.v1.train.Saver(saved).save(sess, str(folder / "mode.ckpt"))
 
-    _, log = run_logged([f"--output_path={tmp_path}", f"--restore_path={ckpt_dir}", "--restore_exclude=fc_3/",
-                         "--epochs=1", "--steps=2"], small_splits)
-    assert f"initialised 8 variables from {source} (excluded: fc_3/)" in log
+    with tf.Graph().as_default():
+        lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
+        # The README's value, also in the list form of its snippet: the fully connected layers stay new.
+        source, loaded = LeNet.restore_pretrained(str(folder), "['linear/']")
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            got = {v.op.name: sess.run(v) for v in lenet_model.model_variables()}
+    assert source == str(folder / "mode.ckpt")
+    assert loaded == ["layer_1/bias", "layer_1/weights", "layer_2/bias", "layer_2/weights"]
+    for name in loaded:
+        np.testing.assert_array_equal(got[name], values[name])
+    for scope in ("fc_1", "fc_2", "fc_3"):
+        assert not np.allclose(got[f"{scope}/weights"], values[f"{scope}/weight"])
+
+    pb = tmp_path / "frozen.pb"
+    code, _, stderr = run_in_process(LeNet_frozen_graph.main, [f"--ckpt_path={folder}", f"--output_path={pb}"], capsys)
+    assert code == 0, stderr
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    constants = {node.name: tf.make_ndarray(node.attr["value"].tensor) for node in graph_def.node if node.op == "Const"}
+    np.testing.assert_array_equal(constants["fc_3/weights"], values["fc_3/weight"])
+    np.testing.assert_array_equal(constants["layer_2/weights"], values["layer_2/weights"])
 
 
 def test_a_diverging_loss_stops_the_run_before_any_non_finite_save(small_mnist, tmp_path, capsys):
@@ -178,12 +197,15 @@ def test_frozen_graph_reproduces_the_training_accuracy(trained, small_mnist, tmp
     # Like with like: the frozen graph infers in float32 and so did the training run's evaluation. In a mixed
     # mode a CPU with native bf16 evaluates in bfloat16, a different number (0.852 vs 0.854 seen on AMX).
     pb, bins = tmp_path / "LeNet_frozen_graph.pb", tmp_path / "bins"
+    # The original's flags: --output_dir is the .bin folder, --pre_process=True writes it from --data_dir.
     for main, argv in ((LeNet_frozen_graph.main, [f"--ckpt_path={trained[0] / 'ckpt_npu'}", f"--output_path={pb}"]),
-                       (LeNet_preprocess.main, [f"--data_path={small_mnist}", f"--output_path={bins}"]),
-                       (LeNet_online_inference.main, [f"--model_path={pb}", f"--data_dir={bins}",
-                                                      f"--output_dir={tmp_path / 'out'}", "--batchSize=64"])):
+                       (LeNet_online_inference.main, [f"--model_path={pb}", f"--data_dir={small_mnist}",
+                                                      f"--output_dir={bins}", "--pre_process=True",
+                                                      f"--result_dir={tmp_path / 'out'}", "--batchSize=64"])):
         code, stdout, stderr = run_in_process(main, argv, capsys)
         assert code == 0, stderr
+    # The original's label files: 10 float64 values.
+    assert (bins / "labels" / "input_0.bin").stat().st_size == 80
     assert re.search(r"^average infer time: [\d.]+ ms/img,FPS is [\d.]+$", stdout, re.M)
     assert final_value(stdout, "Final Online Inference Accuracy accuracy") == pytest.approx(trained[1].accuracy,
                                                                                            abs=0.001)
