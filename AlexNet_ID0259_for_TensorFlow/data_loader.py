@@ -19,12 +19,11 @@ CLASSES = ("cat", "dog")
 RESIZE_SHORTER = 256
 NAME = re.compile(r"^(cat|dog)\.(\d+)\.jpe?g$", re.IGNORECASE)
 CROP_DIGITS = 10  # 9-digit photo id + 1 crop digit
-# AlexNet's PCA colour augmentation: eigenvalues/eigenvectors of ImageNet RGB pixels (0..255 scale).
-PCA_EIGVAL = np.array([55.46, 4.794, 1.148], np.float32)
-PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
-                       [-0.5808, -0.0045, -0.8140],
-                       [-0.5836, -0.6948, 0.4203]], np.float32)
+# AlexNet's PCA colour augmentation as the original port does it: per crop, on its own standardised channels
+# (not the paper's fixed ImageNet eigen-basis). Alphas ~ N(0, PCA_SIGMA).
 PCA_SIGMA = 0.1
+# A single-coloured channel has standard deviation 0; the original divided by it (NaN pixels). Floored here.
+PCA_MIN_STD = 1e-3
 # Rough decoded size of one photo after resizing (shorter side 256, aspect about 4:3), for the cache budget.
 BYTES_PER_PHOTO = RESIZE_SHORTER * RESIZE_SHORTER * 4 // 3 * 3
 
@@ -129,13 +128,25 @@ def _to_network(image):
     return tf.reverse(tf.cast(image, tf.float32), axis=[-1])
 
 
+def pca_jitter(image, alpha):
+    """image: uint8 or float [H, W, 3]; alpha: [3]. The crop's pixels are standardised per channel, the
+    eigen-basis of their 3x3 covariance is computed, the shift eigvec . (alpha * eigval) is added in the
+    standardised space, and the result is mapped back and clipped to 0..255 (float32)."""
+    pixels = tf.reshape(tf.cast(image, tf.float32), [-1, 3])
+    mean = tf.reduce_mean(pixels, axis=0)
+    std = tf.maximum(tf.math.reduce_std(pixels, axis=0), PCA_MIN_STD)
+    unit = (pixels - mean) / std  # zero mean: its covariance is a plain product (n - 1 as the original's np.cov)
+    cov = tf.matmul(unit, unit, transpose_a=True) / tf.cast(tf.shape(unit)[0] - 1, tf.float32)
+    eigval, eigvec = tf.linalg.eigh(cov)
+    shifted = (unit + tf.linalg.matvec(eigvec, alpha * eigval)) * std + mean
+    return tf.reshape(tf.clip_by_value(shifted, 0.0, 255.0), tf.shape(image))
+
+
 def _augment(image, label):
     image = tf.image.random_crop(image, [INPUT_SIZE, INPUT_SIZE, 3])
     image = tf.image.random_flip_left_right(image)
-    alpha = tf.random.normal([3], stddev=PCA_SIGMA)
-    shift = tf.linalg.matvec(tf.constant(PCA_EIGVEC), alpha * tf.constant(PCA_EIGVAL))
-    image = tf.reverse(tf.cast(image, tf.float32) + shift, axis=[-1])
-    return image, label
+    image = pca_jitter(image, tf.random.normal([3], stddev=PCA_SIGMA))
+    return tf.reverse(image, axis=[-1]), label
 
 
 def _prepare(crops):
