@@ -111,13 +111,17 @@ def split(entries, val_photos, seed=0):
     return train, val
 
 
+def decode_jpeg(contents):
+    return tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_FAST")  # gray/CMYK -> RGB
+
+
 def _decode(path):
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_FAST")  # gray/CMYK -> RGB
-    return image
+    return decode_jpeg(tf.io.read_file(path))
 
 
 def _resize_shorter(image):
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    """[H, W, 3] or [N, H, W, 3] uint8 -> shorter side RESIZE_SHORTER, uint8."""
+    shape = tf.cast(tf.shape(image)[-3:-1], tf.float32)
     size = tf.cast(tf.round(shape * (RESIZE_SHORTER / tf.reduce_min(shape))), tf.int32)
     size = tf.maximum(size, RESIZE_SHORTER)
     return tf.cast(tf.clip_by_value(tf.image.resize(image, size), 0.0, 255.0), tf.uint8)
@@ -166,6 +170,12 @@ def _fit_crop(image):
 
 def _center(image, label):
     return tf.image.resize_with_crop_or_pad(image, INPUT_SIZE, INPUT_SIZE), label
+
+
+def validation_view(images):
+    """uint8 RGB photos [N, H, W, 3] (one size per batch) -> what the network sees of a held-out photo (float32
+    BGR 0..255, 227x227): the held-out pipeline's resize, centre crop and channel order. Export and predict."""
+    return _to_network(_center(_resize_shorter(images), None)[0])
 
 
 def _tensors(entries):

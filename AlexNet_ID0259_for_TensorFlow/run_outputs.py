@@ -75,8 +75,11 @@ def covered(history, step, notice=print):
 
 
 class RunOutputs:
-    def __init__(self, folder, graph, conv1, chief=True, snapshot_every=SNAPSHOT_EVERY):
-        """graph: the training graph, complete (its savers cover every variable); conv1: its conv1 kernels."""
+    def __init__(self, folder, graph, conv1, chief=True, snapshot_every=SNAPSHOT_EVERY, settings=None):
+        """graph: the training graph, complete (its savers cover every variable); conv1: its conv1 kernels;
+        settings: flags that whoever uses the checkpoints needs (--pixels for export and predict), kept in
+        history.json."""
+        self.settings = settings or {}
         self.folder = folder
         self.model_dir = os.path.join(folder, "model")
         self.chief = chief
@@ -131,7 +134,7 @@ class RunOutputs:
         history's). TrainingDiverged, and nothing written, when a variable is not finite."""
         if not sess.run(self._finite):
             raise run_safety.TrainingDiverged(f"weights are not finite after step {step}; lower --learning_rate")
-        save_history(self.history_path, history)
+        save_history(self.history_path, {**history, **self.settings})
         if not self.chief:
             return self.history_path
         return self._latest.save(sess, os.path.join(self.model_dir, PREFIX), global_step=step)
