@@ -19,12 +19,11 @@ CLASSES = ("cat", "dog")
 RESIZE_SHORTER = 256
 NAME = re.compile(r"^(cat|dog)\.(\d+)\.jpe?g$", re.IGNORECASE)
 CROP_DIGITS = 10  # 9-digit photo id + 1 crop digit
-# AlexNet's PCA colour augmentation: eigenvalues/eigenvectors of ImageNet RGB pixels (0..255 scale).
-PCA_EIGVAL = np.array([55.46, 4.794, 1.148], np.float32)
-PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
-                       [-0.5808, -0.0045, -0.8140],
-                       [-0.5836, -0.6948, 0.4203]], np.float32)
+# AlexNet's PCA colour augmentation as the original port does it: per crop, on its own standardised channels
+# (not the paper's fixed ImageNet eigen-basis). Alphas ~ N(0, PCA_SIGMA).
 PCA_SIGMA = 0.1
+# A single-coloured channel has standard deviation 0; the original divided by it (NaN pixels). Floored here.
+PCA_MIN_STD = 1e-3
 # Rough decoded size of one photo after resizing (shorter side 256, aspect about 4:3), for the cache budget.
 BYTES_PER_PHOTO = RESIZE_SHORTER * RESIZE_SHORTER * 4 // 3 * 3
 
@@ -112,13 +111,17 @@ def split(entries, val_photos, seed=0):
     return train, val
 
 
+def decode_jpeg(contents):
+    return tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_FAST")  # gray/CMYK -> RGB
+
+
 def _decode(path):
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, dct_method="INTEGER_FAST")  # gray/CMYK -> RGB
-    return image
+    return decode_jpeg(tf.io.read_file(path))
 
 
 def _resize_shorter(image):
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    """[H, W, 3] or [N, H, W, 3] uint8 -> shorter side RESIZE_SHORTER, uint8."""
+    shape = tf.cast(tf.shape(image)[-3:-1], tf.float32)
     size = tf.cast(tf.round(shape * (RESIZE_SHORTER / tf.reduce_min(shape))), tf.int32)
     size = tf.maximum(size, RESIZE_SHORTER)
     return tf.cast(tf.clip_by_value(tf.image.resize(image, size), 0.0, 255.0), tf.uint8)
@@ -129,13 +132,25 @@ def _to_network(image):
     return tf.reverse(tf.cast(image, tf.float32), axis=[-1])
 
 
+def pca_jitter(image, alpha):
+    """image: uint8 or float [H, W, 3]; alpha: [3]. The crop's pixels are standardised per channel, the
+    eigen-basis of their 3x3 covariance is computed, the shift eigvec . (alpha * eigval) is added in the
+    standardised space, and the result is mapped back and clipped to 0..255 (float32)."""
+    pixels = tf.reshape(tf.cast(image, tf.float32), [-1, 3])
+    mean = tf.reduce_mean(pixels, axis=0)
+    std = tf.maximum(tf.math.reduce_std(pixels, axis=0), PCA_MIN_STD)
+    unit = (pixels - mean) / std  # zero mean: its covariance is a plain product (n - 1 as the original's np.cov)
+    cov = tf.matmul(unit, unit, transpose_a=True) / tf.cast(tf.shape(unit)[0] - 1, tf.float32)
+    eigval, eigvec = tf.linalg.eigh(cov)
+    shifted = (unit + tf.linalg.matvec(eigvec, alpha * eigval)) * std + mean
+    return tf.reshape(tf.clip_by_value(shifted, 0.0, 255.0), tf.shape(image))
+
+
 def _augment(image, label):
     image = tf.image.random_crop(image, [INPUT_SIZE, INPUT_SIZE, 3])
     image = tf.image.random_flip_left_right(image)
-    alpha = tf.random.normal([3], stddev=PCA_SIGMA)
-    shift = tf.linalg.matvec(tf.constant(PCA_EIGVEC), alpha * tf.constant(PCA_EIGVAL))
-    image = tf.reverse(tf.cast(image, tf.float32) + shift, axis=[-1])
-    return image, label
+    image = pca_jitter(image, tf.random.normal([3], stddev=PCA_SIGMA))
+    return tf.reverse(image, axis=[-1]), label
 
 
 def _prepare(crops):
@@ -155,6 +170,12 @@ def _fit_crop(image):
 
 def _center(image, label):
     return tf.image.resize_with_crop_or_pad(image, INPUT_SIZE, INPUT_SIZE), label
+
+
+def validation_view(images):
+    """uint8 RGB photos [N, H, W, 3] (one size per batch) -> what the network sees of a held-out photo (float32
+    BGR 0..255, 227x227): the held-out pipeline's resize, centre crop and channel order. Export and predict."""
+    return _to_network(_center(_resize_shorter(images), None)[0])
 
 
 def _tensors(entries):

@@ -132,7 +132,8 @@ def _train(args, inputs):
     print(f"this rank: {inputs.train_images} training images, {inputs.held_out_images} held out")
     net = training_graph.build(inputs, args.learning_rate * args.mul_rank_size, args.init, args.pixels,
                                args.seed + args.mul_device_id, ranks)
-    outputs = run_outputs.RunOutputs(args.output_path, net.graph, net.conv1, chief=ranks is None or ranks.is_chief)
+    outputs = run_outputs.RunOutputs(args.output_path, net.graph, net.conv1, chief=ranks is None or ranks.is_chief,
+                                     settings={"pixels": args.pixels})
     plan = train.Plan(epochs=args.epoch, steps=args.step or inputs.train_images // args.batch_size,
                       batch_size=args.batch_size, held_out_batches=math.ceil(inputs.held_out_images / args.batch_size),
                       log_every=args.log_every)

@@ -16,4 +16,5 @@ def epoch(test_accuracy, train_accuracy):
 
 
 def learning_rate_cut(value, window, min_gain):
-    print(f"learning rate -> {value:g} (training accuracy rose less than {min_gain} points in {window} epochs)")
+    print(f"learning rate -> {value:g} (training accuracy less than {min_gain} points above the mean of the "
+          f"{window} epochs before)")

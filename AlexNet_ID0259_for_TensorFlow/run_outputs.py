@@ -1,7 +1,7 @@
 """What a run keeps in its output folder (--output_path) and how it resumes from it.
 
 model/model.ckpt-<step> (numbered by global step: at step 0 of a fresh run, after every epoch and when a
-signal stops the run; the last KEEP are kept), model_epoch<N>/ (every SNAPSHOT_EVERY epochs), loss.txt (mean
+signal stops the run; the last KEEP are kept), model_epoch<N>/ (after epochs 11, 21, 31, ...), loss.txt (mean
 training loss per epoch), acc.png, loss.png, first_kernel_visualization/epoch_<N>.png, and history.json: the
 per-epoch figures, the global step at the end of each epoch, the epoch of the last learning-rate cut and, after
 a stop in mid-epoch, the figures of that epoch so far. With several workers, worker 0 alone writes all but
@@ -19,9 +19,15 @@ import tensorflow as tf
 import plots
 import run_safety
 
-SNAPSHOT_EVERY = 10  # epochs
+SNAPSHOT_EVERY = 10  # epochs: model_epoch11, 21, 31, ... as the original (beside its lr rule)
 KEEP = 2             # numbered checkpoints: a kill during a save leaves the one before it
 PREFIX = "model.ckpt"
+
+
+def milestone(epoch, every=SNAPSHOT_EVERY):
+    """Epochs 11, 21, 31, ... (1-based; every=10): where the original kept a model_epoch<N> snapshot and
+    applied its learning-rate rule (its 0-based epochs 10, 20, 30)."""
+    return epoch > every and epoch % every == 1
 
 
 def new_history():
@@ -69,8 +75,11 @@ def covered(history, step, notice=print):
 
 
 class RunOutputs:
-    def __init__(self, folder, graph, conv1, chief=True, snapshot_every=SNAPSHOT_EVERY):
-        """graph: the training graph, complete (its savers cover every variable); conv1: its conv1 kernels."""
+    def __init__(self, folder, graph, conv1, chief=True, snapshot_every=SNAPSHOT_EVERY, settings=None):
+        """graph: the training graph, complete (its savers cover every variable); conv1: its conv1 kernels;
+        settings: flags that whoever uses the checkpoints needs (--pixels for export and predict), kept in
+        history.json."""
+        self.settings = settings or {}
         self.folder = folder
         self.model_dir = os.path.join(folder, "model")
         self.chief = chief
@@ -125,7 +134,7 @@ class RunOutputs:
         history's). TrainingDiverged, and nothing written, when a variable is not finite."""
         if not sess.run(self._finite):
             raise run_safety.TrainingDiverged(f"weights are not finite after step {step}; lower --learning_rate")
-        save_history(self.history_path, history)
+        save_history(self.history_path, {**history, **self.settings})
         if not self.chief:
             return self.history_path
         return self._latest.save(sess, os.path.join(self.model_dir, PREFIX), global_step=step)
@@ -133,7 +142,7 @@ class RunOutputs:
     def after_epoch(self, sess, epoch, history):
         saved = self.save_point(sess, history["steps"][-1], history)
         if self.chief:
-            if epoch % self.snapshot_every == 0:
+            if milestone(epoch, self.snapshot_every):
                 self._snapshots.save(sess, os.path.join(self.folder, f"model_epoch{epoch}", PREFIX))
             with open(os.path.join(self.folder, "loss.txt"), "w") as handle:
                 handle.writelines(f"{v:.6f}\n" for v in history["loss"])

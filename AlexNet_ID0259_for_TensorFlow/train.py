@@ -15,8 +15,8 @@ import report
 import run_outputs
 import run_safety
 
-LR_WINDOW = 10      # epochs
-LR_MIN_GAIN = 2.0   # points of training accuracy over the window, else lr / 10
+LR_EVERY = 10       # epochs: the rule runs after epochs 11, 21, 31, ... (the original's 0-based 10, 20, 30)
+LR_MIN_GAIN = 2.0   # points of training accuracy over the mean of the 9 epochs before, else lr / 10
 
 
 class TrainingError(Exception):
@@ -31,13 +31,14 @@ class Plan(NamedTuple):
     log_every: int         # steps between progress lines
 
 
-def learning_rate_after(epoch, lr, train_acc, changed_at, window=LR_WINDOW, min_gain=LR_MIN_GAIN):
-    """(lr, changed_at) once `epoch` is done, train_acc holding the training accuracy (%) of epochs 1..epoch:
-    lr / 10 when more than `window` epochs passed since the last cut (changed_at, 0 = none) and the accuracy
-    rose by less than min_gain points over the last `window` epochs; else unchanged."""
-    if epoch - changed_at > window and train_acc[epoch - 1] - train_acc[epoch - 1 - window] < min_gain:
-        return lr / 10, epoch
-    return lr, changed_at
+def learning_rate_after(epoch, lr, train_acc, min_gain=LR_MIN_GAIN):
+    """The lr for the epochs after `epoch`, train_acc holding the training accuracy (%) of epochs 1..epoch.
+    As the original: after epochs 11, 21, 31, ... the lr is divided by 10 when that epoch's accuracy exceeds
+    the mean of the 9 epochs before it by less than min_gain points."""
+    if not run_outputs.milestone(epoch, LR_EVERY):
+        return lr
+    before = train_acc[epoch - LR_EVERY:epoch - 1]
+    return lr / 10 if train_acc[epoch - 1] - sum(before) / len(before) < min_gain else lr
 
 
 def evaluate(sess, net, batches):
@@ -84,11 +85,12 @@ def train(sess, net, plan, history, outputs, step, stop=None):
         history["test_acc"].append(100.0 * held_out_hits / max(held_out, 1.0))
         history["steps"].append(step)
         report.epoch(history["test_acc"][-1], train_acc)
-        lr, history["lr_changed_at"] = learning_rate_after(
-            epoch, net.learning_rate.get(sess), history["train_acc"], history["lr_changed_at"])
-        if history["lr_changed_at"] == epoch:
-            net.learning_rate.set(sess, lr)
-            report.learning_rate_cut(lr, LR_WINDOW, LR_MIN_GAIN)
+        lr = net.learning_rate.get(sess)
+        cut = learning_rate_after(epoch, lr, history["train_acc"])
+        if cut != lr:
+            net.learning_rate.set(sess, cut)
+            history["lr_changed_at"] = epoch
+            report.learning_rate_cut(cut, LR_EVERY - 1, LR_MIN_GAIN)
         outputs.after_epoch(sess, epoch, history)
     return history
 

@@ -37,6 +37,7 @@ class TrainingGraph(NamedTuple):
     step: tuple           # (train op, total loss with weight decay, hits in the batch)
     global_step: tf.Variable  # steps trained since the start of the run: the checkpoints' numbers
     held_out: tuple       # (hits, images) of one held-out batch
+    held_out_probabilities: tf.Tensor  # softmax of that batch: what export.py's graph must reproduce
     learning_rate: LearningRate
     averaged: Averaged    # [mean loss, training accuracy, held-out hits, held-out images] over the workers
     broadcast: tf.Operation
@@ -77,6 +78,7 @@ def build(inputs, learning_rate, init, pixels, seed, ranks=None):
             step=(train_op, loss, _hits(logits, labels)),
             global_step=global_step,
             held_out=(_hits(val_logits, val_labels), tf.size(val_labels)),
+            held_out_probabilities=tf.nn.softmax(val_logits),
             learning_rate=LearningRate(lr, new_lr, lr.assign(new_lr)),
             averaged=Averaged(figures, ranks.mean(figures) if ranks else None),
             broadcast=alexnet_device.broadcast(tf.compat.v1.global_variables(), ranks),

@@ -136,3 +136,25 @@ def test_inputs_of_one_worker_are_its_shards(photos):
     held_out_labels = np.concatenate([labels.numpy() for _, labels in held_out_ds.take(1)])
     assert list(held_out_labels) == [e[1] for e in val[1::2]]  # the second worker's held-out photos, in order
     assert next(iter(train_ds))[0].shape == (4, 227, 227, 3)
+
+
+def test_pca_jitter_is_the_originals_per_crop_pca():
+    """The original's recipe in numpy (channels standardised per crop, np.cov, eigen-decomposition, the shift
+    in standardised units, mapped back, clipped) against the pipeline's tf version; a flat channel stays finite."""
+    rng = np.random.RandomState(3)
+    image = rng.randint(0, 256, (20, 30, 3)).astype(np.uint8)
+    image[..., 2] = image[..., 0] // 2 + 100  # correlated channels: a non-trivial eigen-basis
+    alpha = np.array([0.3, -0.2, 0.15], np.float32)
+    pixels = image.reshape(-1, 3).astype(np.float64)
+    mean, std = pixels.mean(0), pixels.std(0)
+    unit = (pixels - mean) / std
+    eigval, eigvec = np.linalg.eigh(np.cov(unit, rowvar=False))
+    ours = data_loader.pca_jitter(tf.constant(image), tf.constant(alpha)).numpy()
+    # An eigenvector's sign is arbitrary (so is alpha's): the result matches for one choice of signs.
+    errors = [np.abs(ours - np.clip((unit + eigvec @ (alpha * signs * eigval)) * std + mean, 0, 255)
+                     .reshape(image.shape)).max() for signs in np.array(np.meshgrid(*[[1, -1]] * 3)).reshape(3, -1).T]
+    assert min(errors) < 1e-2 and max(errors) > 1, errors
+    flat = image.copy()
+    flat[..., 1] = 77
+    jittered = data_loader.pca_jitter(tf.constant(flat), tf.constant(alpha)).numpy()
+    assert np.isfinite(jittered).all() and np.allclose(jittered[..., 1], 77, atol=0.5)

@@ -23,6 +23,23 @@ def launch(model_dir, launcher, photos, *args, from_test_dir=True):
     return run(["bash", f"test/{launcher}", f"--data_path={photos}", *SMALL, *args], model_dir)
 
 
+def edit_launcher(model_dir, launcher, **values):
+    """As the original README says: set variables at the top of the launcher (before it sources its library)."""
+    path = model_dir / "test" / launcher
+    lines = path.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("source "))
+    lines[at:at] = [f'{name}="{value}"\n' for name, value in values.items()]
+    path.write_text("".join(lines))
+
+
+def original_layout(tmp_path, photos):
+    """The original README's data folder: <xxx>/data/dog_and_cat_25000_split/train holding the photos."""
+    root = tmp_path / "datasets"
+    (root / "data" / "dog_and_cat_25000_split").mkdir(parents=True)
+    (root / "data" / "dog_and_cat_25000_split" / "train").symlink_to(photos)
+    return root
+
+
 def sigterm_after(proc, log, marker, timeout=240):
     """Sends SIGTERM to the launcher once marker is in its log; its exit status."""
     deadline = time.time() + timeout
@@ -34,16 +51,18 @@ def sigterm_after(proc, log, marker, timeout=240):
     return proc.wait(timeout=timeout)
 
 
-def test_full_launcher_sigterm_then_perf_launcher_resumes(model_copy, photos):
-    """train_full_1p.sh from the model root, a fresh start (the old folder kept as .prev), SIGTERMed in mid-epoch:
-    exit 143 with one line and a checkpoint. Then train_performance_1p.sh from test/ with --resume=True: a bad
+def test_full_launcher_sigterm_then_perf_launcher_resumes(model_copy, photos, tmp_path):
+    """train_full_1p.sh from the model root, its variables edited at the top (data_path too, the original's data
+    layout) and run without arguments as the original README allows, a fresh start (the old folder kept as .prev),
+    SIGTERMed in mid-epoch: exit 143 with one line and a checkpoint. Then train_performance_1p.sh from test/ with --resume=True: a bad
     --batch is relayed under the launcher's name and changes nothing; the next one continues from the step
     where the first stopped and meets the contract (beside the first one's log, which --resume keeps)."""
     out = model_copy / "test" / "output" / "0"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
-    proc = subprocess.Popen(["bash", "test/train_full_1p.sh", f"--data_path={photos}", *SMALL, "--max_step=400"],
-                            cwd=str(model_copy), env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    edit_launcher(model_copy, "train_full_1p.sh", data_path=original_layout(tmp_path, photos), batch=4, val_photos=8,
+                  log_every=1, max_step=400)
+    proc = subprocess.Popen(["bash", "test/train_full_1p.sh"], cwd=str(model_copy), env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     assert sigterm_after(proc, out / "train_0.log", "epoch 1 step: 2 ") == 143
     stdout = proc.stdout.read()
@@ -73,6 +92,22 @@ def test_full_launcher_sigterm_then_perf_launcher_resumes(model_copy, photos):
     history = json.loads((out / "history.json").read_text())
     assert history["steps"] == [stopped_at + 2] and history["partial"] is None
     assert run_safety.numbered_checkpoints(str(out / "model"))[0][0] == stopped_at + 2
+
+
+def test_original_readme_commands_verbatim(model_copy, photos, tmp_path):
+    """The original README's steps as written: export ASCEND_DEVICE_ID=X, then `bash test/train_full_1p.sh
+    --data_path=xxx` from the model folder, xxx holding data/dog_and_cat_25000_split/train; the size of the run set
+    by editing the variables at the top of the launcher, as the README allows. Outputs in test/output/X."""
+    edit_launcher(model_copy, "train_full_1p.sh", batch=4, max_epoch=1, max_step=1, val_photos=8)
+    xxx = original_layout(tmp_path, photos)
+    proc = run(["bash", "-c", f"export ASCEND_DEVICE_ID=3 && bash test/train_full_1p.sh --data_path={xxx}"], model_copy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout, device_id="3")
+    out = model_copy / "test" / "output" / "3"
+    assert contract.check_summary(result, str(out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc.log")) + \
+        contract.check_loss_file(result) + contract.check_final_block(result) == []
+    assert f"data: 48 photos in {xxx}/data/dog_and_cat_25000_split/train" in (out / "train_3.log").read_text()
+    assert run_safety.numbered_checkpoints(str(out / "model"))[0][0] == 1
 
 
 def test_missing_data_path_and_failures_are_reported(model_copy, tmp_path):

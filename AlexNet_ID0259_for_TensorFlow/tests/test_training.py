@@ -18,18 +18,18 @@ import train
 import zoo_precision
 
 
-@pytest.mark.parametrize("epoch, accuracies, changed_at, expected", [
-    (10, [50.0] * 10, 0, (1.0, 0)),                     # not yet 10 epochs after the start
-    (11, [50.0] * 11, 0, (0.1, 11)),                    # flat over 10 epochs: cut
-    (11, [50.0] * 10 + [52.0], 0, (1.0, 0)),            # rose by exactly 2 points: kept
-    (11, [50.0] * 10 + [51.9], 0, (0.1, 11)),           # rose by less than 2 points: cut
-    (21, [50.0] * 21, 11, (1.0, 11)),                   # 10 epochs since the last cut: wait one more
-    (22, [50.0] * 22, 11, (0.1, 22)),
-    (22, [40.0] * 11 + [45.0] * 11, 0, (0.1, 22)),      # compares epoch 22 with epoch 12 only
+@pytest.mark.parametrize("epoch, accuracies, expected", [
+    (10, [50.0] * 10, 1.0),                             # the rule runs after epochs 11, 21, 31 only
+    (11, [50.0] * 11, 0.1),                             # flat: cut
+    (12, [50.0] * 12, 1.0),                             # flat, but not a rule epoch
+    (11, [0.0] + [50.0] * 9 + [52.0], 1.0),             # 2 points above the mean of epochs 2..10: kept
+    (11, [99.0] + [50.0] * 9 + [51.9], 0.1),            # epoch 1 is not in the mean; 1.9 points: cut
+    (11, [0.0] + [40.0] * 8 + [60.0, 59.0], 1.0),      # below epoch 10, far above the mean of 2..10: kept
+    (21, [50.0] * 11 + [40.0] * 9 + [41.5], 0.1),       # compares epoch 21 with the mean of epochs 12..20
+    (21, [50.0] * 11 + [40.0] * 9 + [42.0], 1.0),
 ])
-def test_learning_rate_rule(epoch, accuracies, changed_at, expected):
-    lr, changed = train.learning_rate_after(epoch, 1.0, accuracies, changed_at)
-    assert (lr, changed) == pytest.approx(expected)
+def test_learning_rate_rule_is_the_originals(epoch, accuracies, expected):
+    assert train.learning_rate_after(epoch, 1.0, accuracies) == pytest.approx(expected)
 
 
 class ScriptedSession:
@@ -82,7 +82,8 @@ def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys):
     assert outputs.epochs == [(e, e) for e in range(1, 13)] and history["steps"] == list(range(2, 25, 2))
     assert history["train_acc"] == [25.0] * 12 and history["test_acc"] == [50.0] * 12  # 1 of 4, 3 of 6
     assert history["lr_changed_at"] == 11 and net.lr == pytest.approx(0.001)
-    assert log.count("learning rate -> 0.001 (training accuracy rose less than 2.0 points in 10 epochs)") == 1
+    assert log.count("learning rate -> 0.001 (training accuracy less than 2.0 points above the mean of the 9 epochs "
+                     "before)") == 1
     steps = [line for line in log if line.startswith("epoch ")]
     assert len(steps) == 24 and steps[-1].startswith("epoch 12 step: 2 step_time ") and " FPS " in steps[-1]
     progress = [line for line in log if line.startswith("progress : ")]
@@ -143,20 +144,22 @@ def test_epoch_outputs_history_first_numbered_checkpoints_and_worker_roles(tmp_p
     history = run_outputs.new_history()
     with tf.compat.v1.Session(graph=graph) as sess:
         sess.run(init)
-        for epoch in (1, 2, 3):
+        for epoch in (1, 2, 3, 4):
             for key in ("loss", "train_acc", "test_acc"):
                 history[key].append(float(epoch))
             history["steps"].append(epoch)
             outputs.after_epoch(sess, epoch, history)
     if chief:  # history.json before the epoch's checkpoint: a kill in between leaves a history that covers it
-        assert seen[0] == [] and "model" in seen[1] and "model_epoch2" in seen[2] and "model_epoch2" not in seen[1]
+        # snapshots as the original: after epochs 3, 5, ... for every 2 (11, 21, ... for every 10)
+        assert seen[0] == [] and "model" in seen[1] and "model_epoch3" in seen[3] and "model_epoch3" not in seen[2]
+        assert sorted(n for n in os.listdir(tmp_path) if n.startswith("model_epoch")) == ["model_epoch3"]
         assert run_safety.numbered_checkpoints(str(tmp_path / "model")) == [
-            (3, str(tmp_path / "model" / "model.ckpt-3")), (2, str(tmp_path / "model" / "model.ckpt-2"))]
+            (4, str(tmp_path / "model" / "model.ckpt-4")), (3, str(tmp_path / "model" / "model.ckpt-3"))]
         state = (tmp_path / "model" / "checkpoint").read_text()
-        assert str(tmp_path) not in state and '"model.ckpt-3"' in state  # relative: the folder can move
+        assert str(tmp_path) not in state and '"model.ckpt-4"' in state  # relative: the folder can move
     else:
-        assert seen == [[], ["history.json"], ["history.json"]]
-    assert json.loads((tmp_path / "history.json").read_text())["loss"] == [1.0, 2.0, 3.0]
+        assert seen == [[], ["history.json"], ["history.json"], ["history.json"]]
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_kernel_grid_scales_each_kernel_and_shows_rgb():
