@@ -15,7 +15,6 @@ import re
 import tensorflow as tf
 
 import run_safety
-
 from preprocessing import preprocessing_factory
 
 AUTOTUNE = getattr(tf.data, "AUTOTUNE", -1)  # -1 is AUTOTUNE on TensorFlow 1.15 (Ascend) as well
@@ -75,6 +74,11 @@ def _not_slim(found):
     return DataError(f"not a slim ImageNet record: missing feature {name} in {path} (record {number})")
 
 
+def _corrupt(files):
+    located = run_safety.locate_bad_tfrecord(files)
+    return DataError("corrupt TFRecord {}: record {}: {}".format(*located)) if located else None
+
+
 def check_records(files):
     """Before anything is written: the first record of every file reads back and has the slim features."""
     try:
@@ -85,13 +89,9 @@ def check_records(files):
         raise _not_slim(found)
 
 
-def _corrupt(files):
-    located = run_safety.locate_bad_tfrecord(files)
-    return DataError("corrupt TFRecord {}: record {}: {}".format(*located)) if located else None
-
-
 def diagnose(error, files):
-    """A DataError naming the file (and record) behind a runtime data error, or None for other errors."""
+    """A DataError naming the file (and record) behind a runtime data error, or None for other errors. Only on
+    the failure path: it reads the files again up to the bad record."""
     message = getattr(error, "message", str(error))
     if isinstance(error, tf.errors.DataLossError) or "corrupted record" in message:
         return _corrupt(files)
