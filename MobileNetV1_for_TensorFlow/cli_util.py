@@ -1,7 +1,8 @@
 """Flag parsing and error reporting shared by train.py, the eval and export scripts.
 
-A user mistake (bad flag value, missing or corrupt data, label out of range) ends the process with ONE
-line `[Error] <flag or file>: <what is wrong>` on stderr and a non-zero status, never a traceback.
+A user mistake (bad flag value, missing or corrupt data, label out of range, a checkpoint of another model)
+ends the process with ONE line `[Error] <flag or file>: <what is wrong>` on stderr and a non-zero status, never
+a traceback; so do a diverged run (status 1) and a stop by SIGTERM / SIGINT after its checkpoint (143 / 130).
 """
 import argparse
 import os
@@ -12,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ start-up and runtime c
 
 import tensorflow as tf  # noqa: E402  (after the log level, which TensorFlow reads once at import)
 
+import run_safety  # noqa: E402
 from dataloader import data_provider  # noqa: E402
 
 
@@ -69,9 +71,12 @@ def main_wrapper(main, prog, argv=None):
     warnings.filterwarnings("ignore", category=UserWarning)  # TF1-API deprecation notices
     try:
         status = main(sys.argv[1:] if argv is None else argv)
-    except (UserError, data_provider.DataError) as err:
+    except (UserError, data_provider.DataError, run_safety.RunSafetyError) as err:
         print(f"[Error] {err}", file=sys.stderr)
         return 1
+    except run_safety.Stopped as stop:
+        print(f"[Error] {stop}", file=sys.stderr)
+        return stop.status
     except tf.errors.OpError as err:
         explained = data_provider.explain(err)
         if explained is None:
@@ -79,3 +84,13 @@ def main_wrapper(main, prog, argv=None):
         print(f"[Error] {prog}: {explained}", file=sys.stderr)
         return 1
     return status or 0
+
+
+def check_checkpoint(prefix, restore, ema):
+    """RunSafetyError unless --checkpoint_path prefix reads back whole and holds every variable of restore
+    ({name in the checkpoint: variable}) with its shape: one line instead of the restore's traceback."""
+    problem = run_safety.load_problem(prefix)
+    if problem:
+        raise run_safety.RunSafetyError(f"--checkpoint_path={prefix}: damaged checkpoint: {problem}")
+    what = "this model with --moving_average_decay (EMA weights)" if ema else "this model"
+    run_safety.check_variables(prefix, {name: var.shape.as_list() for name, var in restore.items()}, what)

@@ -12,35 +12,44 @@ import tensorflow as tf
 import logger
 import lr_schedule
 import optimizers
+import run_safety
 import session_loop
 from nets import nets_factory
 from nets.slim_compat import slim
 
 
-def _restore_from(params):
-    """Warm start from --restore_path minus --restore_exclude scopes (only when model_dir has no checkpoint)."""
-    path = params.restore_path
-    if os.path.isdir(path):
-        path = tf.train.latest_checkpoint(path)
-        if path is None:
-            raise ValueError(f"--restore_path {params.restore_path}: no checkpoint in this folder")
-    available = dict(tf.train.list_variables(path))
-    assignment = {}
-    # Model variables only, as slim's warm start: the global step and optimizer slots start afresh.
-    for var in slim.get_model_variables():
-        name = var.op.name
-        if name.startswith(params.restore_exclude):
-            continue
-        if name in available and available[name] == var.shape.as_list():
-            assignment[name] = var
-    tf.compat.v1.train.init_from_checkpoint(path, assignment)
-    print(f"warm start from {path}: {len(assignment)} variables "
+def _warm_start_point(restore_path):
+    """The checkpoint --restore_path names: a prefix, or the newest one in a folder that loads."""
+    if os.path.isdir(restore_path):
+        prefix = run_safety.resume_point(restore_path)
+        if prefix is None:
+            raise run_safety.RunSafetyError(f"--restore_path={restore_path}: no checkpoint in this folder")
+        return prefix
+    problem = run_safety.load_problem(restore_path)
+    if problem:
+        raise run_safety.RunSafetyError(f"--restore_path={restore_path}: not a readable checkpoint: {problem}")
+    return restore_path
+
+
+def _warm_start(params):
+    """Model variables from --restore_path, minus the --restore_exclude scopes, as slim's warm start: every
+    variable not excluded must be there with its shape (a checkpoint of another model is an error, not a
+    silent random start); the global step and optimizer slots start afresh."""
+    path = _warm_start_point(params.restore_path)
+    variables = slim.get_model_variables()
+    wanted = {v.op.name: v for v in variables if not v.op.name.startswith(params.restore_exclude)}
+    if not wanted:
+        raise run_safety.RunSafetyError(f"--restore_exclude={','.join(params.restore_exclude)}: excludes every "
+                                        "model variable, nothing would be warm-started")
+    run_safety.check_variables(path, {name: v.shape.as_list() for name, v in wanted.items()})
+    tf.compat.v1.train.init_from_checkpoint(path, wanted)
+    print(f"warm start from {path}: loaded {len(wanted)} of the model's {len(variables)} variables "
           f"(excluded scopes: {list(params.restore_exclude) or 'none'})", flush=True)
 
 
-def model_fn_for(params, device):
+def model_fn_for(params, device, warm_start=False):
     """fn(features, labels) -> session_loop.ModelSpec: features are images [b, s, s, 3] in [-1, 1], labels
-    int32 [b] in [0, num_classes)."""
+    int32 [b] in [0, num_classes). warm_start: initialise from --restore_path (a fresh run only)."""
 
     def model_fn(features, labels):
         network_fn = nets_factory.get_network_fn(params.model_name, params.num_classes, params.weight_decay,
@@ -53,8 +62,8 @@ def model_fn_for(params, device):
         total_loss = tf.identity(tf.add_n([loss] + regularization), name="total_loss")
 
         global_step = tf.compat.v1.train.get_or_create_global_step()
-        if params.restore_path and not tf.train.latest_checkpoint(params.model_dir):
-            _restore_from(params)
+        if warm_start:
+            _warm_start(params)
         lr = lr_schedule.tensor(global_step, params.schedule)
         opt = device.wrap_optimizer(optimizers.build(params.optimizer, lr, params.momentum))
         # Batch-norm moving statistics update before the step, as slim's train op does.
@@ -77,11 +86,16 @@ def model_fn_for(params, device):
 
 
 def train(params, input_fn, device):
-    """Trains up to params.max_train_steps (resuming from model_dir) and returns the newest checkpoint."""
+    """Trains up to params.max_train_steps, resuming from the newest checkpoint in model_dir that loads (damaged
+    ones skipped with a warning), and returns the newest checkpoint."""
+    resume = run_safety.resume_point(params.model_dir)
+    if resume:
+        print(f"resuming from {resume} at step {resume.rsplit('-', 1)[1]}", flush=True)
     run_config = device.run_config(
         model_dir=params.model_dir, save_checkpoints_steps=params.steps_per_epoch,
         keep_checkpoint_max=params.keep_checkpoint_max, iterations_per_loop=params.iterations_per_loop,
-        seed=params.seed, over_dump=params.over_dump)
-    device.estimator(model_fn_for(params, device), run_config).train(input_fn=input_fn,
-                                                                    max_steps=params.max_train_steps)
-    return tf.train.latest_checkpoint(params.model_dir)
+        seed=params.seed, over_dump=params.over_dump, resume_from=resume)
+    model_fn = model_fn_for(params, device, warm_start=bool(params.restore_path) and resume is None)
+    device.estimator(model_fn, run_config).train(input_fn=input_fn, max_steps=params.max_train_steps)
+    newest = run_safety.numbered_checkpoints(params.model_dir)
+    return newest[0][1] if newest else None

@@ -14,6 +14,7 @@ import re
 import sys
 
 import cli_util
+import run_safety
 import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 from cli_util import UserError
 from dataloader import data_provider
@@ -89,11 +90,7 @@ class Evaluator:
             self.session = tf.compat.v1.Session(graph=self.graph)
 
     def evaluate(self, prefix):
-        available = dict(tf.train.list_variables(prefix))
-        missing = sorted(name for name in self.restore_map if name not in available)
-        if missing:
-            hint = " (trained without --moving_average_decay?)" if self.args.moving_average_decay else ""
-            raise UserError(f"--checkpoint_path {prefix}: has no variable {missing[0]}{hint}")
+        cli_util.check_checkpoint(prefix, self.restore_map, self.args.moving_average_decay)
         with self.graph.as_default():  # Saver.restore outside its graph would take the eager path
             self.saver.restore(self.session, prefix)
         self.session.run(self.iterator.initializer)
@@ -116,12 +113,16 @@ class Evaluator:
 def main(argv):
     args = cli_util.parse(build_parser(), argv)
     prefixes = checkpoints(args.checkpoint_path)
-    data_provider.list_files(args.dataset_dir, args.dataset_split_name)
+    files = data_provider.list_files(args.dataset_dir, args.dataset_split_name)
+    data_provider.check_records(files)
+    run_safety.writable_folder(args.eval_dir, "--eval_dir")
     evaluator = Evaluator(args)
-    os.makedirs(args.eval_dir, exist_ok=True)
     weights = "EMA" if args.moving_average_decay else "raw"
     for prefix in prefixes:
-        top1, top5, loss, count = evaluator.evaluate(prefix)
+        try:
+            top1, top5, loss, count = evaluator.evaluate(prefix)
+        except tf.errors.OpError as err:
+            raise data_provider.diagnose(err, files) or err from None
         lines = [f"checkpoint: {prefix}  step: {step_of(prefix)}  images: {count}  weights: {weights}",
                  f"acc: [{top1:.6f}]", f"top1: {top1:.6f}", f"top5: {top5:.6f}",
                  f"loss: {loss:.6f}"]

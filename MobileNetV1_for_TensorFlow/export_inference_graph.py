@@ -12,6 +12,7 @@ import shutil
 import sys
 
 import cli_util
+import run_safety
 import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 from cli_util import UserError
 from nets import nets_factory
@@ -34,7 +35,8 @@ def build_parser():
 
 
 def resolve(path):
-    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+    """A checkpoint prefix, or a folder's newest checkpoint that loads (found by listing: a moved folder works)."""
+    prefix = run_safety.resume_point(path) if os.path.isdir(path) else path
     if not prefix or not os.path.isfile(prefix + ".index"):
         raise UserError(f"--checkpoint_path {path}: no checkpoint found")
     return prefix
@@ -43,6 +45,7 @@ def resolve(path):
 def main(argv):
     args = cli_util.parse(build_parser(), argv)
     prefix = resolve(args.checkpoint_path)
+    run_safety.writable_folder(args.output_dir, "--output_dir")
     graph = tf.Graph()
     with graph.as_default():
         images = tf.compat.v1.placeholder(tf.float32, [None, args.image_size, args.image_size, 3], name=INPUT_NAME)
@@ -55,10 +58,7 @@ def main(argv):
             restore = tf.compat.v1.train.ExponentialMovingAverage(args.moving_average_decay).variables_to_restore(variables)
         else:
             restore = {v.op.name: v for v in variables}
-        available = dict(tf.train.list_variables(prefix))
-        missing = [name for name in restore if name not in available]
-        if missing:
-            raise UserError(f"--checkpoint_path {prefix}: has no variable {missing[0]}")
+        cli_util.check_checkpoint(prefix, restore, args.moving_average_decay)
         saver = tf.compat.v1.train.Saver(restore)
         with tf.compat.v1.Session(graph=graph) as session:
             saver.restore(session, prefix)

@@ -4,7 +4,8 @@ ask where they run:
 
   describe()                      the start-up line: device, precision and why, runner, ranks
   steps_per_run(iterations)       training steps per session.run (the NPU runs iterations_per_loop at once)
-  run_config(...)                 NPURunConfig on Ascend; session_loop.RunConfig (ConfigProto inside) elsewhere
+  run_config(...)                 NPURunConfig on Ascend; session_loop.RunConfig (ConfigProto inside, the
+                                  checkpoint to resume from) elsewhere
   estimator(model_fn, config)     NPUEstimator on Ascend; session_loop.SessionLoop elsewhere (tf.estimator is
                                   gone from TensorFlow >= 2.16); both train(input_fn, max_steps)
   wrap_optimizer(opt)             NPULossScaleOptimizer(NPUDistributedOptimizer(opt)) on Ascend, as the
@@ -78,13 +79,13 @@ class Local:
         return self.cluster.session_config(config) if self.cluster else config
 
     def run_config(self, model_dir, save_checkpoints_steps, keep_checkpoint_max, iterations_per_loop, seed,
-                   over_dump):
+                   over_dump, resume_from=None):
         # iterations_per_loop is the logging interval here (the logger hook); the loop runs one step per call.
         # The overflow dump's counterpart: the first op producing inf/NaN stops the run and is named.
         return session_loop.RunConfig(
             model_dir=model_dir, save_checkpoints_steps=save_checkpoints_steps,
             keep_checkpoint_max=keep_checkpoint_max, tf_random_seed=seed, session_config=self.session_config(),
-            check_numerics=over_dump, is_chief=self.cluster is None or self.cluster.is_chief)
+            check_numerics=over_dump, is_chief=self.cluster is None or self.cluster.is_chief, resume_from=resume_from)
 
     def estimator(self, model_fn, run_config):
         master = self.cluster.connect(run_config.session_config)[1] if self.cluster else ""
@@ -121,7 +122,8 @@ class Ascend:
         return iterations_per_loop
 
     def run_config(self, model_dir, save_checkpoints_steps, keep_checkpoint_max, iterations_per_loop, seed,
-                   over_dump):
+                   over_dump, resume_from=None):
+        # NPUEstimator restores from model_dir itself (resume_from is the session loop's).
         from npu_bridge.estimator.npu.npu_config import DumpConfig, NPURunConfig
 
         dump = DumpConfig(enable_dump_debug=True, dump_path=f"{model_dir}/overflow_dump",

@@ -11,11 +11,13 @@ import os
 import sys
 
 import cli_util
+import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 import distributed
 import estimator_impl
 import lr_schedule
 import mobilenet_device
 import optimizers
+import run_safety
 import train_params
 import zoo_precision
 from cli_util import UserError
@@ -94,8 +96,10 @@ def run(args, environ=None, input_fn=None):
         device = mobilenet_device.select(args.precision_mode, params.rank_id, params.rank_size, cluster)
     except ValueError as err:
         raise UserError(str(err)) from None
+    files = None
     if input_fn is None:
-        data_provider.list_files(args.dataset_dir, "train")  # fail early with the one-line message
+        files = data_provider.list_files(args.dataset_dir, "train")
+        data_provider.check_records(files)  # another schema or a damaged file: stop before writing anything
 
         def input_fn(*_estimator_arguments):
             return data_provider.build_dataset(
@@ -103,17 +107,22 @@ def run(args, environ=None, input_fn=None):
                 args.preprocessing_name, args.labels_offset, params.rank_id, params.rank_size,
                 seed=args.seed + params.rank_id)
 
-    train_params.set_seeds(args.seed)
-    print(device.describe(), flush=True)
-    print(f"mobilenet: {args.model_name}, {args.num_classes} classes, batch {args.batch_size} x {params.rank_size} "
-          f"ranks, {params.steps_per_epoch} steps/epoch, {params.max_train_steps} steps, model_dir {params.model_dir}",
-          flush=True)
-    try:
-        last = estimator_impl.train(params, input_fn, device)
-    except distributed.PEER_ERRORS as err:
-        if device.cluster is None or data_provider.explain(err):
-            raise
-        raise UserError(f"train.py: {device.cluster.describe_failure(err)}") from None
+    run_safety.writable_folder(params.model_dir, "--model_dir")
+    with run_safety.FolderLock(params.model_dir):
+        train_params.set_seeds(args.seed)
+        print(device.describe(), flush=True)
+        print(f"mobilenet: {args.model_name}, {args.num_classes} classes, batch {args.batch_size} x "
+              f"{params.rank_size} ranks, {params.steps_per_epoch} steps/epoch, {params.max_train_steps} steps, "
+              f"model_dir {params.model_dir}", flush=True)
+        try:
+            last = estimator_impl.train(params, input_fn, device)
+        except tf.errors.OpError as err:
+            diagnosis = data_provider.diagnose(err, files) if files else None
+            if diagnosis:
+                raise diagnosis from None
+            if device.cluster is None or not isinstance(err, distributed.PEER_ERRORS) or data_provider.explain(err):
+                raise
+            raise UserError(f"train.py: {device.cluster.describe_failure(err)}") from None
     print(f"last checkpoint: {last}", flush=True)
     return last
 

@@ -4,21 +4,27 @@ Files are sharded across ranks (rank r of n reads files r, r+n, ...; record-leve
 files than ranks), read interleaved in parallel, decoded and preprocessed in parallel. With a seed the
 training stream is reproducible: seeded shuffles, an interleave that keeps its order, and a per-image seed for
 the random crop, flip and colour changes (stateless ops). A label outside
-[0, num_classes) after subtracting labels_offset stops the run with a clear error (see explain()).
+[0, num_classes) after subtracting labels_offset stops the run with a clear error (see explain()); a record
+without the image or the label is not a slim ImageNet record, and a damaged one is named by file and number
+(diagnose()).
 """
 import glob
 import os
+import re
 
 import tensorflow as tf
 
+import run_safety
 from preprocessing import preprocessing_factory
 
 AUTOTUNE = getattr(tf.data, "AUTOTUNE", -1)  # -1 is AUTOTUNE on TensorFlow 1.15 (Ascend) as well
 LABEL_ERROR = "label outside num_classes"
+# Required (no default): a TFRecord of another schema must stop the run, not train on label -1.
+REQUIRED = {"image/encoded": "bytes_list", "image/class/label": "int64_list"}
 FEATURES = {
-    "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/format": tf.io.FixedLenFeature([], tf.string, default_value="jpeg"),
-    "image/class/label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64),
     "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
     "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
     "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
@@ -34,9 +40,67 @@ def list_files(dataset_dir, split_name):
     pattern = os.path.join(dataset_dir, f"{split_name}-*")
     files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
     if not files:
-        raise DataError(f"{dataset_dir}: no TFRecord files matching {split_name}-* (slim ImageNet layout "
-                        f"{split_name}-00000-of-NNNNN expected)")
+        raise DataError(f"--dataset_dir={dataset_dir}: no TFRecord files matching {split_name}-* (slim ImageNet "
+                        f"layout {split_name}-00000-of-NNNNN expected)")
     return files
+
+
+def missing_feature(record):
+    """The first required feature a serialized tf.train.Example lacks (or holds as another type), else None."""
+    try:
+        features = tf.train.Example.FromString(record).features.feature
+    except Exception:  # protobuf's DecodeError: not an Example at all
+        return "image/encoded"
+    for name, kind in REQUIRED.items():
+        if name not in features or features[name].WhichOneof("kind") != kind:
+            return name
+    return None
+
+
+def _first_bad_record(files, first_only):
+    """(file, record number, missing feature) of the first record that is not a slim ImageNet Example."""
+    for path in files:
+        for number, record in enumerate(tf.compat.v1.io.tf_record_iterator(path)):
+            name = missing_feature(record)
+            if name:
+                return path, number, name
+            if first_only:
+                break
+    return None
+
+
+def _not_slim(found):
+    path, number, name = found
+    return DataError(f"not a slim ImageNet record: missing feature {name} in {path} (record {number})")
+
+
+def _corrupt(files):
+    located = run_safety.locate_bad_tfrecord(files)
+    return DataError("corrupt TFRecord {}: record {}: {}".format(*located)) if located else None
+
+
+def check_records(files):
+    """Before anything is written: the first record of every file reads back and has the slim features."""
+    try:
+        found = _first_bad_record(files, first_only=True)
+    except tf.errors.OpError as err:
+        raise _corrupt(files) or DataError(f"unreadable TFRecord: {run_safety.short(err)}") from None
+    if found:
+        raise _not_slim(found)
+
+
+def diagnose(error, files):
+    """A DataError naming the file (and record) behind a runtime data error, or None for other errors. Only on
+    the failure path: it reads the files again up to the bad record."""
+    message = getattr(error, "message", str(error))
+    if isinstance(error, tf.errors.DataLossError) or "corrupted record" in message:
+        return _corrupt(files)
+    missing = re.search(r"Feature: (\S+) \(data type: \w+\) is required", message)
+    if missing:
+        found = _first_bad_record(files, first_only=False)
+        return _not_slim(found) if found else DataError(
+            f"not a slim ImageNet record: missing feature {missing.group(1)} in one of the {len(files)} files")
+    return None
 
 
 def shard_files(files, rank_id, rank_size):

@@ -9,6 +9,7 @@ step_lines='^step:'
 
 flag data_path "" text "slim ImageNet TFRecords folder: train-XXXXX-of-NNNNN (and validation-*)"
 alias_flag dataset_dir data_path  # the original's name
+script_flag dataset_dir data_path  # train.py's and the evaluation's name for it
 flag max_train_steps "" int "training steps"
 flag max_epoch "" int "training epochs (the last one given of --max_train_steps and --max_epoch counts)"
 flag batch_size 256 int "images per step per device"
@@ -16,6 +17,7 @@ flag iterations_per_loop 10 int "logging interval (Ascend: steps per device loop
 flag learning_rate 0.4 number "peak learning rate (cosine annealing, momentum 0.9)"
 flag warmup_epochs 5 number "warm-up epochs"
 flag image_size 224 int "train and eval image size"
+script_flag train_image_size image_size  # one script name per flag: train.py runs first and checks it
 flag num_classes 1001 int "classes (ImageNet 1000 + background)"
 flag labels_offset 0 count "subtracted from image/class/label"
 flag num_train_samples 1281167 int "samples per epoch"

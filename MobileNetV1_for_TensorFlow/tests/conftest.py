@@ -83,3 +83,15 @@ def last_value(text, key):
 
 def steps_logged(text):
     return [int(line.split()[0][len("step:"):]) for line in text.splitlines() if line.startswith("step:")]
+
+
+def injected_input(num_classes=11):
+    """An input_fn of in-memory batches of 16 class-coloured 32x32 images: no files, no decoding."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(1, num_classes, 64).astype(np.int32)
+    images = (labels[:, None, None, None] / num_classes * 2 - 1 + rng.normal(0, 0.1, (64, 32, 32, 3)))
+    return lambda: tf.data.Dataset.from_tensor_slices((images.astype(np.float32), labels)).repeat().batch(
+        16, drop_remainder=True)

@@ -1,15 +1,15 @@
 """The 1p launchers through bash, checked with the vendored contract checker (tests/contract.py): the full
-launcher learns a synthetic set to >= 90 % top-1; the performance launcher, killed, resumes."""
-import glob
+launcher learns a synthetic set to >= 90 % top-1; the performance launcher, stopped by SIGTERM, resumes."""
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
-import tensorflow as tf
 
 import contract
+import run_safety
 from conftest import environment, run, steps_logged
 from synthetic import slim_imagenet
 
@@ -21,10 +21,15 @@ SMOKE = ["--image_size=32", "--num_classes=11", "--batch_size=16", "--num_train_
 LEARN_STEPS = 120
 
 
-def test_missing_data_path_and_help(model_copy):
+def test_missing_data_path_help_and_the_users_flag_names(model_copy, tmp_path):
     proc = run(["bash", "test/train_full_1p.sh"], cwd=model_copy)
     assert proc.returncode == 1
     assert proc.stdout.strip() == '[Error] para "data_path" must be config'
+    # train.py's error names its --dataset_dir; the launcher shows the flag the user typed.
+    proc = run(["bash", "test/train_full_1p.sh", f"--data_path={tmp_path}"], cwd=model_copy)
+    assert proc.returncode == 1 and proc.stdout.splitlines()[-2:] == [
+        f"[Error] --data_path={tmp_path}: no TFRecord files matching train-* (slim ImageNet layout "
+        "train-00000-of-NNNNN expected)", f"(full log: {model_copy}/test/output/0/train_0.log)"], proc.stdout
     helped = run(["bash", "train_performance_1p.sh", "--help"], cwd=model_copy / "test")
     assert helped.returncode == 0 and "--data_path" in helped.stdout
 
@@ -56,23 +61,33 @@ def test_full_launcher_learns_to_90_percent_top1(model_copy, tmp_path):
     assert os.path.isfile(out / "ckpt" / "0" / f"model.ckpt-{LEARN_STEPS}.index")
 
 
-def test_performance_launcher_killed_then_resumed(model_copy, small_data):
-    """From the model root: SIGKILL of the launcher and its worker once checkpoint 10 exists (80 samples /
-    batch 16: a checkpoint every 5 steps), then --resume=True continues after the last saved step."""
+def test_performance_launcher_stopped_by_sigterm_then_resumed(model_copy, small_data):
+    """From the model root: SIGTERM to the launcher once checkpoint 5 exists (80 samples / batch 16: one every 5
+    steps) reaches train.py, which saves the step it is at and exits 143 with one line the launcher relays;
+    --resume=True continues from that checkpoint."""
     launch = ["bash", "test/train_performance_1p.sh", f"--data_path={small_data}", *SMOKE, "--num_train_samples=80"]
     ckpt_dir = model_copy / "test" / "output" / "0" / "ckpt" / "0"
     proc = subprocess.Popen([*launch, "--max_train_steps=100000"], cwd=str(model_copy), env=environment(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.time() + 300
-        while time.time() < deadline and not glob.glob(str(ckpt_dir / "model.ckpt-10.index")):
+        while time.time() < deadline and proc.poll() is None and not (ckpt_dir / "model.ckpt-5.index").exists():
             time.sleep(0.5)
-        assert proc.poll() is None, "training ended before it could be killed"
+        assert proc.poll() is None, "training ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    saved = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
-    assert 10 <= saved < 100000
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stdout[-3000:] + stderr[-3000:]
+    errors = [line for line in stdout.splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1 and "Traceback" not in stdout + stderr, stdout[-3000:]
+    stopped = re.fullmatch(r"\[Error\] stopped by SIGTERM at step (\d+); checkpoint (\S+) saved, run again with "
+                           r"--resume=True to continue", errors[0])
+    assert stopped and stopped[2] == f"{ckpt_dir}/model.ckpt-{stopped[1]}", errors[0]
+    saved = int(stopped[1])
+    assert saved >= 5 and (ckpt_dir / f"model.ckpt-{saved}.index").exists()
 
     resumed = run([*launch, f"--max_train_steps={saved + 5}", "--resume=True"], cwd=model_copy)
     result = contract.Run(str(model_copy), "train_performance_1p.sh", resumed.stdout)
@@ -80,6 +95,7 @@ def test_performance_launcher_killed_then_resumed(model_copy, small_data):
     assert result.summary["TrainAccuracy"] == "NA"
     assert result.value("TrainingTime") == pytest.approx(16 * 1000 / result.value("ActualFPS"), rel=1e-2)
     log = (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
-    second_run = log[log.rindex("device: "):]  # --resume=True appends to the killed run's log
+    second_run = log[log.rindex("device: "):]  # --resume=True appends to the stopped run's log
+    assert f"resuming from {ckpt_dir}/model.ckpt-{saved} at step {saved}" in log
     assert steps_logged(second_run) == [saved + 5]
-    assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith(f"model.ckpt-{saved + 5}")
+    assert run_safety.resume_point(str(ckpt_dir)) == f"{ckpt_dir}/model.ckpt-{saved + 5}"
