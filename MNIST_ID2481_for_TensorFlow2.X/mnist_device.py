@@ -7,6 +7,7 @@ mixed modes train in mixed_float16 on a GPU, mixed_bfloat16 on a CPU with native
 on Ascend the NPU applies the mode itself and Keras stays float32.
 """
 import importlib.util
+import os
 
 import keras
 import tensorflow as tf
@@ -14,6 +15,9 @@ import tensorflow as tf
 import zoo_precision
 
 ADAPTER = "npu_device"
+# The original names --mixlist_file and --fusion_off_file relative to ../configs/ from the folder its launchers
+# run it in, the model folder; resolved from here so that the caller's working directory does not matter.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 ASCEND_ONLY_FLAGS = ("over_dump", "data_dump_flag", "profiling", "use_mixlist", "fusion_off_flag")
 
 
@@ -66,12 +70,13 @@ def _open_npu(values):
     if values.profiling:
         options.profiling_config.enable_profiling = True
         options.profiling_config.profiling_options = (
-            '{"output":"%s","training_trace":"on","task_trace":"on","fp_point":"","bp_point":""}'
+            '{"output":"%s","training_trace":"on","task_trace":"on","aicpu":"on",'
+            '"aic_metrics":"PipeUtilization","fp_point":"","bp_point":""}'
             % values.profiling_dump_path)
     if values.use_mixlist and values.precision_mode == "allow_mix_precision":
-        options.modify_mixlist = values.mixlist_file
+        options.modify_mixlist = os.path.join(CONFIGS_DIR, values.mixlist_file)
     if values.fusion_off_flag:
-        options.fusion_switch_file = values.fusion_off_file
+        options.fusion_switch_file = os.path.join(CONFIGS_DIR, values.fusion_off_file)
     npu_device.open().as_default()
 
 

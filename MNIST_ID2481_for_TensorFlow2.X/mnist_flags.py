@@ -28,13 +28,14 @@ def define_ascend_flags():
     flags.DEFINE_integer("profiler_port", 9012, "Profiler server port (accepted; unused off Ascend).")
     flags.DEFINE_enum("precision_mode", "allow_fp32_to_fp16", zoo_precision.PRECISION_MODES,
                       "Ascend precision mode; elsewhere mapped by the zoo's precision table (see README).")
+    # The original's default for all three dump folders; its launchers pass <model>/output/<kind> instead.
     flags.DEFINE_bool("over_dump", False, "Ascend: dump overflowing operators.")
-    flags.DEFINE_string("over_dump_path", "/tmp/over_dump", "Ascend: overflow dump folder.")
+    flags.DEFINE_string("over_dump_path", "/home/data", "Ascend: overflow dump folder.")
     flags.DEFINE_bool("data_dump_flag", False, "Ascend: dump operator data.")
     flags.DEFINE_string("data_dump_step", "10", "Ascend: steps to dump, e.g. 10 or 0|5|10.")
-    flags.DEFINE_string("data_dump_path", "/tmp/data_dump", "Ascend: data dump folder.")
+    flags.DEFINE_string("data_dump_path", "/home/data", "Ascend: data dump folder.")
     flags.DEFINE_bool("profiling", False, "Ascend: profile training.")
-    flags.DEFINE_string("profiling_dump_path", "/tmp/profiling", "Ascend: profiling output folder.")
+    flags.DEFINE_string("profiling_dump_path", "/home/data", "Ascend: profiling output folder.")
     flags.DEFINE_bool("use_mixlist", False, "Ascend: use --mixlist_file with allow_mix_precision.")
     flags.DEFINE_string("mixlist_file", "ops_info.json", "Ascend: mixed-precision operator list.")
     flags.DEFINE_bool("fusion_off_flag", False, "Ascend: switch fusions off with --fusion_off_file.")

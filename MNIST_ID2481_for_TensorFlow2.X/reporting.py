@@ -48,7 +48,7 @@ class StepLogger(keras.callbacks.Callback):
         if seconds:
             print(f"ms/step: {seconds * 1000:.3f}", flush=True)
             print(f"imgs/s: {self.batch_size / seconds:.2f}", flush=True)
-        print(f"Final Training Duration sec : {time.perf_counter() - self.train_start:.3f}", flush=True)
+        print(f"train_duration_sec: {time.perf_counter() - self.train_start:.3f}", flush=True)
 
 
 def steady_step_seconds(epochs):

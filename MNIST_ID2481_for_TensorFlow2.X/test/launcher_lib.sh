@@ -38,7 +38,19 @@ main_args=(--data_dir="$data_path" --train_epochs="$train_epochs" --batch_size="
 for name in "${passthrough[@]}"; do
     [ -z "${!name}" ] || main_args+=("--$name=${!name}")
 done
+# Where the original launchers put Ascend dumps and profiles: output/ of the model folder (not test/output/,
+# which a fresh run moves aside). Each entry: switch, mnist_main.py path flag, folder.
+for dump in over_dump:over_dump_path:overflow_dump data_dump_flag:data_dump_path:data_dump \
+    profiling:profiling_dump_path:profiling; do
+    IFS=: read -r name path_flag folder <<<"$dump"
+    [ "${!name}" = True ] || continue
+    mkdir -p "$model_dir/output/$folder" 2>/dev/null ||
+        { echo "[Error] $launcher: cannot create $model_dir/output/$folder for --$name"; exit 1; }
+    main_args+=("--$path_flag=$model_dir/output/$folder")
+done
 
+# The original's "Final Training Duration sec": whole seconds the training process(es) ran.
+train_start=$(date +%s)
 if [ "$multi_rank" = True ]; then
     # Rank 0 writes the checkpoints and the SavedModel to output/0/ckpt.
     worker_command() {
@@ -62,7 +74,5 @@ grep '^step:' "$log" | awk '{print $3}' >"$loss_file"
 TrainingTime=$(last '^ms/step: ')
 ActualFPS=$(last '^imgs/s: ')
 [ -z "$ActualFPS" ] || ActualFPS=$(awk -v f="$ActualFPS" -v n="$fps_factor" 'BEGIN {printf "%.2f", f * n}')
-TrainDuration=$(last '^Final Training Duration sec : ')
-[ -n "$TrainDuration" ] || { echo "[Error] $launcher: no value for TrainDuration in $log"; exit 1; }
-echo "Final Training Duration sec : $TrainDuration"
+echo "Final Training Duration sec : $(($(date +%s) - train_start))"
 finish_run TrainAccuracy "$(last ' - sparse_categorical_accuracy: ')" "$loss_file"

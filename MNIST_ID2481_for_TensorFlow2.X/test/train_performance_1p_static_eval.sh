@@ -5,6 +5,8 @@
 data_path=""
 batch_size=1024
 train_epochs=10
-suffix=static_eval_perf
+# The original launchers' mode (mnist_main.py alone defaults to allow_fp32_to_fp16); off Ascend see README.
+precision_mode=allow_mix_precision
+suffix=perf
 eval_static=True
 source "$(dirname "${BASH_SOURCE[0]}")/launcher_lib.sh"

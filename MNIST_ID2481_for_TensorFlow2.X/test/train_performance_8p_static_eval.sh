@@ -7,6 +7,8 @@
 data_path=""
 batch_size=1024
 train_epochs=10
+# The original launchers' mode (mnist_main.py alone defaults to allow_fp32_to_fp16); off Ascend see README.
+precision_mode=allow_mix_precision
 suffix=static_eval_perf
 eval_static=True
 multi_rank=True

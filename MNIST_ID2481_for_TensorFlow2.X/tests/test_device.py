@@ -1,6 +1,7 @@
 """mnist_device: the zoo precision table as Keras policies, and every Ascend branch run against a stub
 npu_device module in sys.modules that records how it was called (no NPU is ever faked outside tests)."""
 import importlib.machinery
+import os
 import sys
 import types
 
@@ -62,7 +63,7 @@ def test_off_ascend_the_optimizer_is_only_wrapped_for_float16_loss_scaling():
 def test_ascend_set_up_passes_the_flags_to_the_npu_and_leaves_keras_in_float32(npu, parse_flags, capsys):
     values = parse_flags("--precision_mode=allow_mix_precision", "--over_dump", "--over_dump_path=/o",
                          "--profiling", "--profiling_dump_path=/p", "--use_mixlist", "--mixlist_file=m.json",
-                         "--fusion_off_flag", "--fusion_off_file=f.cfg")
+                         "--fusion_off_flag", "--fusion_off_file=/etc/f.cfg")
     chosen = mnist_device.set_up(values, 0)
     assert capsys.readouterr().out == (
         "device: Ascend, precision: allow_mix_precision (the NPU applies precision_mode itself)\n")
@@ -72,7 +73,10 @@ def test_ascend_set_up_passes_the_flags_to_the_npu_and_leaves_keras_in_float32(n
     assert vars(options.dump_config) == {"enable_dump_debug": True, "dump_path": "/o", "dump_debug_mode": "all"}
     assert options.profiling_config.enable_profiling
     assert '"output":"/p"' in options.profiling_config.profiling_options
-    assert options.modify_mixlist == "m.json" and options.fusion_switch_file == "f.cfg"
+    # As the original: a name is looked up in ../configs/ beside the model folder; an absolute one is kept.
+    assert options.modify_mixlist == os.path.normpath(
+        os.path.join(os.path.dirname(os.path.abspath(mnist_device.__file__)), "..", "configs", "m.json"))
+    assert options.fusion_switch_file == "/etc/f.cfg"
     assert npu.calls == ["open"]
 
 
