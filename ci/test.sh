@@ -7,19 +7,24 @@
 #   bash ci/test.sh --quick          the quick tier only: tests not marked `slow` (in-process, small data)
 #   bash ci/test.sh --only LeNet     the suites whose folder name contains LeNet (`--only ci`: ci/tests)
 #   bash ci/test.sh -- -k resume     anything after -- goes to every pytest
+#   bash ci/test.sh --jobs 1         one suite at a time (default 2: two suites at once, each suite's output
+#                                    printed whole when it ends; most of a suite's time is single-threaded
+#                                    Python and TensorFlow start-up, so two lanes use both cores)
 #
 # Tiers: `slow` marks the tests that run launchers or entry scripts as subprocesses, SIGKILL and resume,
 # multi-worker clusters and real-data accuracy; the rest run in-process on small injected data.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-only="" marker=() extra=()
+only="" marker=() extra=() jobs=2
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) marker=(-m "not slow") ;;
         --only) only=${2:-}; shift ;;
         --only=*) only=${1#*=} ;;
+        --jobs) jobs=${2:-}; shift ;;
+        --jobs=*) jobs=${1#*=} ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "[Error] ci/test.sh: unknown argument $1 (see --help)"; exit 2 ;;
     esac
     shift
@@ -29,8 +34,13 @@ python="$repo/.venv/bin/python"
 junit_dir="$repo/ci/work/junit"
 rm -rf "$junit_dir" && mkdir -p "$junit_dir"
 
+# The longest suites first, so that the lanes end close together; a model folder not named here follows.
 suites=()
-add() { [[ "$(basename "$(dirname "$1")")" == *"$only"* ]] && suites+=("$1"); }
+add() { [[ "$(basename "$(dirname "$1")")" == *"$only"* && " ${suites[*]} " != *" $1 "* ]] && suites+=("$1"); }
+for name in MobileNetV1_for_TensorFlow cosine_metric_learning AlexNet_ID0259_for_TensorFlow \
+    LeNet_ID0127_for_TensorFlow MNIST_ID2481_for_TensorFlow2.X; do
+    [ ! -d "$repo/$name/tests" ] || add "$repo/$name/tests"
+done
 for suite in "$repo"/*/tests; do
     [ "$suite" = "$repo/ci/tests" ] || add "$suite"  # the glob matches ci/tests too; it runs last
 done
@@ -40,18 +50,52 @@ if [ ${#suites[@]} -eq 0 ]; then
     exit 2
 fi
 
+[[ $jobs =~ ^[1-9]$ ]] || { echo "[Error] ci/test.sh: --jobs=$jobs is not a number of lanes from 1 to 9"; exit 2; }
+
+# run_suite SUITE: its pytest, output to ci/work/junit/<name>.out, status to <name>.status.
+run_suite() {
+    local owner name
+    owner=$(dirname "$1")
+    name=$(basename "$owner")
+    (cd "$owner" && "$python" -m pytest tests -p no:cacheprovider -q -rs --durations=5 \
+        --junitxml="$junit_dir/$name.xml" "${marker[@]}" "${extra[@]}") >"$junit_dir/$name.out" 2>&1
+    echo $? >"$junit_dir/$name.status"
+}
+
+# report SUITE: prints its output; 0 and 5 (every test deselected, e.g. --quick on slow-only suites) pass.
+report() {
+    local name
+    name=$(basename "$(dirname "$1")")
+    echo "=== $name/tests"
+    cat "$junit_dir/$name.out"
+    case $(cat "$junit_dir/$name.status") in
+        0|5) return 0 ;;
+        *) echo "=== $name/tests FAILED"; return 1 ;;
+    esac
+}
+
 status=0
 start=$(date +%s)
-for suite in "${suites[@]}"; do
-    owner=$(dirname "$suite")
-    name=$(basename "$owner")
-    echo "=== $name/tests"
-    (cd "$owner" && "$python" -m pytest tests -p no:cacheprovider -q -rs --durations=5 \
-        --junitxml="$junit_dir/$name.xml" "${marker[@]}" "${extra[@]}")
-    case $? in
-        0|5) ;;  # 5: every test of this suite was deselected (e.g. --quick on a suite of slow tests only)
-        *) echo "=== $name/tests FAILED"; status=1 ;;
-    esac
+# The longest suites start first; each lane takes the next suite when its current one ends.
+pending=("${suites[@]}")
+running=()
+while [ ${#pending[@]} -gt 0 ] || [ ${#running[@]} -gt 0 ]; do
+    while [ ${#running[@]} -lt "$jobs" ] && [ ${#pending[@]} -gt 0 ]; do
+        run_suite "${pending[0]}" &
+        running+=("$!:${pending[0]}")
+        pending=("${pending[@]:1}")
+    done
+    wait -n 2>/dev/null || sleep 1
+    still=()
+    for entry in "${running[@]}"; do
+        if kill -0 "${entry%%:*}" 2>/dev/null; then
+            still+=("$entry")
+        else
+            wait "${entry%%:*}" 2>/dev/null
+            report "${entry#*:}" || status=1
+        fi
+    done
+    running=("${still[@]}")
 done
 echo "ci/test.sh: $(( $(date +%s) - start )) s"
 "$python" "$repo/ci/junit_totals.py" "$junit_dir"/*.xml || status=1
