@@ -83,6 +83,8 @@ def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver, s
 
 
 def weights_check(sess, graph):
+    """The TimedSaver's last check: the loss of step N is computed before step N's update, so a diverged
+    last step shows only in the weights, and a checkpoint of them would poison every resume."""
     def weights_ok(step):
         bad = checkpoints.first_non_finite(sess, graph.finite)
         if bad is not None:
