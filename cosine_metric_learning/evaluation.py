@@ -30,7 +30,11 @@ class Encoder:
             self.iterator = tf.compat.v1.data.make_initializable_iterator(data)
             self.features, _ = net_def.create_network(self.iterator.get_next(), False)
             self.sess = tf.compat.v1.Session(graph=self.graph, config=config)
-            checkpoints.restore_trunk(self.sess, checkpoint)
+            try:
+                checkpoints.restore_trunk(self.sess, checkpoint)
+            except Exception:
+                self.sess.close()  # the caller gets no Encoder to close
+                raise
         self.checkpoint = checkpoint
 
     def __call__(self, paths):
