@@ -38,6 +38,16 @@ _positive_float = _greater_than_zero(float, "positive number")
 _steps = _greater_than_zero(int, "positive integer", allow_none=True)
 
 
+def _at_least_two(text):
+    number = int(text)
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, got {text!r}")
+    return number
+
+
+_at_least_two.__name__ = "integer"
+
+
 def _bool(text):
     """argparse type for the launchers' True/False switches."""
     lowered = text.strip().lower()
@@ -64,9 +74,10 @@ def build_parser(adapter, modes):
     parser.add_argument("--restore_path", default=None,
                         help="checkpoint (or folder of checkpoints) to start from / to export, finalize, freeze")
     parser.add_argument("--run_id", default=None, help="sub-folder of log_dir (train: random 6 chars if unset)")
-    parser.add_argument("--keep_checkpoint_max", type=_positive_int, default=5)
-    parser.add_argument("--save_interval_secs", type=_positive_float, default=600,
-                        help="checkpoint every this many seconds (and at the end)")
+    parser.add_argument("--keep_checkpoint_max", type=_at_least_two, default=5,
+                        help="newest checkpoints kept (2 or more: a kill during a save leaves the one before)")
+    parser.add_argument("--save_interval_secs", type=_positive_float, default=300,
+                        help="checkpoint every this many seconds (and at step 0, on SIGTERM/SIGINT, at the end)")
     parser.add_argument("--log_every", type=_positive_int, default=10, help="console/summary every N steps")
     parser.add_argument("--eval_interval_secs", type=_positive_float, default=60,
                         help="eval mode: how often to look for a new checkpoint")

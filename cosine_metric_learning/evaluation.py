@@ -10,6 +10,7 @@ import checkpoints
 import input_pipeline
 import losses
 import metrics
+import run_safety
 from datasets.util import UsageError
 from nets.deep_sort import network_definition as net_def
 
@@ -28,9 +29,12 @@ class Encoder:
                 input_pipeline.decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
             self.iterator = tf.compat.v1.data.make_initializable_iterator(data)
             self.features, _ = net_def.create_network(self.iterator.get_next(), False)
-            saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
             self.sess = tf.compat.v1.Session(graph=self.graph, config=config)
-            saver.restore(self.sess, checkpoint)
+            try:
+                checkpoints.restore_trunk(self.sess, checkpoint)
+            except Exception:
+                self.sess.close()  # the caller gets no Encoder to close
+                raise
         self.checkpoint = checkpoint
 
     def __call__(self, paths):
@@ -41,6 +45,8 @@ class Encoder:
                 out.append(self.sess.run(self.features))
             except tf.errors.OutOfRangeError:
                 break
+            except tf.errors.InvalidArgumentError as err:
+                raise input_pipeline.decode_failure(paths, err) from None
         return np.concatenate(out) if out else np.zeros((0, net_def.FEATURE_DIM), np.float32)
 
     def step(self):
@@ -92,7 +98,8 @@ def follow(run_dir, eval_dir, config, split, loss_mode, num_galleries, interval_
         writer = tf.compat.v1.summary.FileWriter(eval_dir)
     evaluated = None
     while True:
-        latest = tf.train.latest_checkpoint(run_dir) if os.path.isdir(run_dir) else None
+        # Listed, not read from the state file (a moved run folder); a checkpoint damaged by a kill is skipped.
+        latest = run_safety.resume_point(run_dir) if os.path.isdir(run_dir) else None
         if latest is None and once:
             raise UsageError(f"--log_dir/--run_id: no checkpoint in {run_dir}")
         if latest is not None and latest != evaluated:

@@ -33,10 +33,9 @@ def finalize(checkpoint, target):
     with tf.Graph().as_default():
         images = tf.compat.v1.placeholder(tf.float32, [None, *net_def.IMAGE_SHAPE])
         net_def.create_network(images, False)
-        saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
         with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
-            saver.restore(sess, checkpoint)
-            saver.save(sess, target, write_meta_graph=False)
+            checkpoints.restore_trunk(sess, checkpoint)
+            tf.compat.v1.train.Saver(checkpoints.trunk_variables()).save(sess, target, write_meta_graph=False)
     print(f"wrote {target} (network variables of {checkpoint})")
 
 
@@ -46,9 +45,8 @@ def freeze(checkpoint, target):
         images = tf.compat.v1.placeholder(tf.uint8, [None, *net_def.IMAGE_SHAPE], name="images")
         features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
         tf.identity(features, name="features")
-        saver = tf.compat.v1.train.Saver(checkpoints.trunk_variables())
         with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
-            saver.restore(sess, checkpoint)
+            checkpoints.restore_trunk(sess, checkpoint)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), ["features"])
     frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, ["features"])

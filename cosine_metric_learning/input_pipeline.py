@@ -4,6 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+import run_safety
 from datasets.util import UsageError, create_validation_split
 from nets.deep_sort import network_definition as net_def
 
@@ -55,6 +56,22 @@ def decode(path, size=net_def.IMAGE_SHAPE[:2]):
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
     image = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), size)  # identity at 128x64
     return tf.ensure_shape(image, [size[0], size[1], 3])
+
+
+def decode_failure(paths, err):
+    """The error to raise for an InvalidArgumentError of a pipeline over paths: a UsageError naming the first
+    image the decoder rejects (tf.data's message names none), else err itself. Failure path only: it decodes
+    every image again, with the pipeline's own decoder in a graph of its own."""
+    with tf.Graph().as_default() as graph:
+        path = tf.compat.v1.placeholder(tf.string, [])
+        image = decode(path)
+    with tf.compat.v1.Session(graph=graph) as sess:
+        for candidate in paths:
+            try:
+                sess.run(image, {path: candidate})
+            except tf.errors.OpError as bad:
+                return UsageError(f"{candidate}: not a decodable JPEG image ({run_safety.short(bad.message, 120)})")
+    return err
 
 
 def identity_batches(paths, labels, batch_size, rng):

@@ -24,6 +24,7 @@ import device_config  # noqa: E402
 import evaluation  # noqa: E402
 import export  # noqa: E402
 import input_pipeline  # noqa: E402
+import run_safety  # noqa: E402
 import training  # noqa: E402
 from datasets.util import UsageError  # noqa: E402
 
@@ -56,19 +57,20 @@ def train(adapter, args):
     data = read_training_data(adapter, args.dataset_dir)
     input_pipeline.check_batch_size(args.batch_size, data.train.num_ids, args.dataset_dir)
     run_id = args.run_id or random_run_id()
-    run_dir = os.path.join(args.log_dir, run_id)
-    os.makedirs(run_dir, exist_ok=True)
-    chosen = device_config.precision(args.precision_mode)
-    config = device_config.session_config(chosen, ascend_options(args, run_dir))
-    hyper = training.Hyper(args.batch_size, args.learning_rate, args.loss_mode, args.seed)
-    schedule = training.Schedule(args.number_of_steps, args.log_every, args.save_interval_secs,
-                                 args.keep_checkpoint_max)
-    print(chosen.describe())
-    print(f"run_id: {run_id}; checkpoints and summaries in {run_dir}")
-    print(f"{len(data.train.paths)} training images of {data.train.num_ids} identities ({data.num_classes} "
-          f"classes), batch {hyper.batch_size}, loss {hyper.loss_mode}", flush=True)
-    training.train(data, run_dir, hyper, schedule, chosen, config, args.restore_path)
-
+    run_dir = run_safety.writable_folder(os.path.join(args.log_dir, run_id), "--log_dir")
+    # One run per checkpoint folder; the kernel frees the lock of a killed run (SIGKILL too).
+    with run_safety.FolderLock(run_dir):
+        chosen = device_config.precision(args.precision_mode)
+        config = device_config.session_config(chosen, ascend_options(args, run_dir))
+        hyper = training.Hyper(args.batch_size, args.learning_rate, args.loss_mode, args.seed)
+        schedule = training.Schedule(args.number_of_steps, args.log_every, args.save_interval_secs,
+                                     args.keep_checkpoint_max)
+        print(chosen.describe())
+        print(f"run_id: {run_id}; checkpoints (every {schedule.save_interval_secs:g} s and at the end, the "
+              f"last {schedule.keep_checkpoint_max} kept) and summaries in {run_dir}")
+        print(f"{len(data.train.paths)} training images of {data.train.num_ids} identities "
+              f"({data.num_classes} classes), batch {hyper.batch_size}, loss {hyper.loss_mode}", flush=True)
+        training.train(data, run_dir, hyper, schedule, chosen, config, args.restore_path)
 
 def evaluate(adapter, args):
     if args.run_id is None:
@@ -76,6 +78,7 @@ def evaluate(adapter, args):
     data = read_training_data(adapter, args.dataset_dir)
     if data.validation.num_ids < 2:
         raise UsageError(f"--dataset_dir={args.dataset_dir}: fewer than 2 validation identities")
+    run_safety.writable_folder(os.path.join(args.eval_log_dir, args.run_id), "--eval_log_dir")
     evaluation.follow(os.path.join(args.log_dir, args.run_id), os.path.join(args.eval_log_dir, args.run_id),
                       inference_config(args), data.validation, args.loss_mode, adapter.NUM_GALLERIES,
                       args.eval_interval_secs, args.eval_once)
@@ -83,7 +86,9 @@ def evaluate(adapter, args):
 
 def export_features(adapter, args):
     checkpoint = checkpoints.resolve(args.restore_path)
-    jobs = adapter.feature_files(args.dataset_dir, getattr(args, adapter.EXPORT_DIR_FLAG))
+    target_dir = getattr(args, adapter.EXPORT_DIR_FLAG)
+    jobs = adapter.feature_files(args.dataset_dir, target_dir)
+    run_safety.writable_folder(target_dir, f"--{adapter.EXPORT_DIR_FLAG}")
     export.export_features(jobs, checkpoint, inference_config(args))
 
 
@@ -92,12 +97,17 @@ def evaluate_test(adapter, args):
     evaluation.evaluate_test(adapter, args.dataset_dir, checkpoint, inference_config(args), args.loss_mode)
 
 
+def in_current_folder(name):
+    """finalize / freeze write into the current folder, as the original did."""
+    return os.path.join(run_safety.writable_folder(os.getcwd(), "the current folder"), name)
+
+
 def finalize(adapter, args):
-    export.finalize(checkpoints.resolve(args.restore_path), os.path.abspath(f"{adapter.NAME}.ckpt"))
+    export.finalize(checkpoints.resolve(args.restore_path), in_current_folder(f"{adapter.NAME}.ckpt"))
 
 
 def freeze(adapter, args):
-    export.freeze(checkpoints.resolve(args.restore_path), os.path.abspath(f"{adapter.NAME}.pb"))
+    export.freeze(checkpoints.resolve(args.restore_path), in_current_folder(f"{adapter.NAME}.pb"))
 
 
 MODES = {"train": train, "eval": evaluate, "export": export_features, "finalize": finalize, "freeze": freeze,
@@ -113,6 +123,12 @@ def main(adapter, argv=None):
             raise UsageError(f"--dataset_dir: {args.dataset_dir} is not a folder")
         MODES[args.mode](adapter, args)
         return 0
-    except (UsageError, training.TrainingDiverged) as err:
+    except (UsageError, run_safety.RunSafetyError) as err:
         sys.stderr.write(f"[Error] {err}\n")
         return 1
+    except run_safety.Stopped as stop:
+        sys.stderr.write(f"[Error] {stop}\n")
+        return stop.status
+    except KeyboardInterrupt:  # Ctrl-C outside training (reading data, eval polling): nothing to save
+        sys.stderr.write(f"[Error] interrupted by Ctrl-C in {args.mode} mode\n")
+        return 130

@@ -1,12 +1,13 @@
 """The training graph and the loop: one step after another until --number_of_steps, nothing else.
 
 Reporting (reporting.py) and checkpoint saving (checkpoints.py) are handed in; the device decides the
-optimizer wrapper and session config (device_config.py).
+optimizer wrapper and session config (device_config.py). Never lose a run: a fresh run saves step 0 right
+after initialisation, SIGTERM / SIGINT save and stop (run_safety.StopSignals), a NaN/Inf loss or weights stop
+the run before anything is saved from them, and an image the decoder rejects is named.
 """
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import tensorflow as tf
 
 import checkpoints
@@ -14,6 +15,7 @@ import device_config
 import input_pipeline
 import losses
 import reporting
+import run_safety
 from nets.deep_sort import network_definition as net_def
 
 
@@ -29,15 +31,8 @@ class Hyper:
 class Schedule:
     number_of_steps: int = None  # None: train until stopped
     log_every: int = 10
-    save_interval_secs: float = 600
-    keep_checkpoint_max: int = 5
-
-
-class TrainingDiverged(Exception):
-    """The loss became NaN or infinite: a training failure (exit 1), not a mistake in the user's input."""
-
-    def __init__(self, value, step):
-        super().__init__(f"loss is {value} at step {step}; lower --learning_rate")
+    save_interval_secs: float = 300
+    keep_checkpoint_max: int = 5  # at least 2: a kill during a save leaves the one before
 
 
 class TrainingGraph:
@@ -64,13 +59,15 @@ class TrainingGraph:
                 self.train_op = optimizer.minimize(self.total, global_step=self.global_step)
             self.summaries = tf.compat.v1.summary.merge_all()
             self.init = tf.compat.v1.global_variables_initializer()
+            # The loss of step N is computed before its update: only the weights show a diverged last step.
+            self.finite = checkpoints.finite_checks(tf.compat.v1.global_variables())
 
     def fetches(self, with_summary):
         fetch = {"train": self.train_op, "total": self.total, "losses": self.losses}
         return {**fetch, "summary": self.summaries} if with_summary else fetch
 
 
-def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver):
+def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver, stop):
     """Trains from global step `step` to number_of_steps (forever when None); returns the last step."""
     while number_of_steps is None or step < number_of_steps:
         step += 1
@@ -78,21 +75,48 @@ def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver):
         out = sess.run(graph.fetches(reporter.wants_summary(step)))
         seconds = time.time() - begin
         throughput.add(seconds)
-        if not np.isfinite(out["total"]):
-            raise TrainingDiverged(out["total"], step)
+        run_safety.check_finite(step, loss=out["total"])
         reporter.step_done(step, seconds, out["total"], out["losses"], out.get("summary"))
         saver.maybe_save(sess, step)
+        stop.stop_if_requested(step, lambda: saver.save(sess, step))
     return step
+
+
+def weights_check(sess, graph):
+    """The TimedSaver's last check: the loss of step N is computed before step N's update, so a diverged
+    last step shows only in the weights, and a checkpoint of them would poison every resume."""
+    def weights_ok(step):
+        bad = checkpoints.first_non_finite(sess, graph.finite)
+        if bad is not None:
+            raise run_safety.TrainingDiverged(f"{bad} holds NaN or Inf after step {step}; lower --learning_rate "
+                                              "(no checkpoint written)")
+    return weights_ok
 
 
 def train(data, run_dir, hyper, schedule, chosen, config, restore_path=None):
     """Builds the graph, resumes or warm-starts, trains; the final checkpoint goes to run_dir."""
+    with run_safety.StopSignals() as stop:
+        try:
+            return train_until_stopped(data, run_dir, hyper, schedule, chosen, config, restore_path, stop)
+        except tf.errors.InvalidArgumentError as err:
+            raise input_pipeline.decode_failure(data.train.paths, err) from None
+
+
+def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, restore_path, stop):
     graph = TrainingGraph(data.train, data.num_classes, hyper, chosen)
     with graph.graph.as_default(), tf.compat.v1.Session(config=config) as sess:
-        saver = tf.compat.v1.train.Saver(max_to_keep=schedule.keep_checkpoint_max)
+        saver = tf.compat.v1.train.Saver(max_to_keep=schedule.keep_checkpoint_max, save_relative_paths=True)
+        timed = checkpoints.TimedSaver(saver, run_dir, schedule.save_interval_secs,
+                                       weights_ok=weights_check(sess, graph))
         sess.run(graph.init)
-        checkpoints.restore_or_initialise(sess, saver, run_dir, restore_path)
+        resumed = checkpoints.resume_or_initialise(sess, saver, run_dir, restore_path)
         step = sess.run(graph.global_step)
+        if resumed:
+            print(f"resuming from {resumed} at step {step}")
+            timed.already_saved(step, resumed)
+        else:
+            timed.save(sess, step)  # a kill at any moment from now on can resume
+        stop.stop_if_requested(step, lambda: timed.save(sess, step))
         if schedule.number_of_steps is not None and step >= schedule.number_of_steps:
             print(f"global step {step} of {schedule.number_of_steps}: nothing left to train")
             print("Final Performance images/sec : NA")
@@ -101,14 +125,12 @@ def train(data, run_dir, hyper, schedule, chosen, config, restore_path=None):
         reporter = reporting.StepReporter(writer, hyper.batch_size, schedule.log_every, tuple(losses.LOSSES))
         throughput = reporting.Throughput(hyper.batch_size,
                                           reporting.warmup_steps(schedule.number_of_steps, step))
-        timed = checkpoints.TimedSaver(saver, run_dir, schedule.save_interval_secs)
         try:
-            step = run_steps(sess, graph, step, schedule.number_of_steps, reporter, throughput, timed)
+            step = run_steps(sess, graph, step, schedule.number_of_steps, reporter, throughput, timed, stop)
             timed.save(sess, step)
         finally:
-            writer.close()
+            writer.close()  # also on a stop or a failure: the events file stays complete
     for line in throughput.final_lines():
         print(line)
     print(f"trained to step {step}; checkpoint in {run_dir}")
     return step
-

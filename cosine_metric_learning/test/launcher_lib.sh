@@ -16,6 +16,9 @@ flag data_dump_flag False bool "Ascend data dump"
 flag data_dump_step 10 count "Ascend data dump step"
 flag profiling False bool "Ascend profiling"
 flag autotune False bool "Ascend RL,GA auto-tuning"
+flag save_interval_secs 300 number "seconds between checkpoints (also one at step 0, on SIGTERM / Ctrl-C and at the end)"
+script_flag dataset_dir data_path
+script_flag number_of_steps steps
 parse_flags "$@"
 check_flags
 start_single "$batch_size"
@@ -25,7 +28,8 @@ common=(--dataset_dir="$data_path" --log_dir="$out/ckpt" --run_id=run --eval_log
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step"
     --profiling="$profiling" --autotune="$autotune")
 
-run_python train_market1501.py "$log" --mode=train "${common[@]}" --number_of_steps="$steps" --learning_rate="$learning_rate"
+run_python train_market1501.py "$log" --mode=train "${common[@]}" --number_of_steps="$steps" \
+    --learning_rate="$learning_rate" --save_interval_secs="$save_interval_secs"
 train_accuracy=NA
 if [ "$evaluate" = True ]; then
     eval_log=$out/eval_$ASCEND_DEVICE_ID.log

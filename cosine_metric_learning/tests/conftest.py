@@ -44,6 +44,14 @@ def call(adapter, *argv):
     return status, out.getvalue(), err.getvalue()
 
 
+def one_error_line(status, out, err, *fragments):
+    """A failure (status != 0) whose stderr is one '[Error] ' line holding every fragment."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status != 0 and len(lines) == 1 and lines[0].startswith("[Error] "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 @pytest.fixture(scope="session")
 def small_market(tmp_path_factory):
     """The smoke harness's dataset: 60 training identities (54 after the validation split) x 6 cameras."""
@@ -72,11 +80,14 @@ def model_copy(tmp_path):
     return shutil.copytree(MODEL_DIR, tmp_path / os.path.basename(MODEL_DIR), ignore=skip)
 
 
+def subprocess_env():
+    """This interpreter's bin/ first on PATH (python3 in the launchers)."""
+    return {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+
+
 def run(command, cwd, timeout=600):
-    """Runs a command with this interpreter's bin/ first on PATH (python3 in the launchers)."""
-    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    return subprocess.run(command, cwd=str(cwd), env={**os.environ, "PATH": path}, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(command, cwd=str(cwd), env=subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def run_script(script, *args, cwd=MODEL_DIR, timeout=600):

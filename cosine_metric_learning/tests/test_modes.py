@@ -1,4 +1,4 @@
-"""Every mode through train_app.main in-process (quick tier): train, resume, warm start, a NaN loss, eval,
+"""Every mode through train_app.main in-process (quick tier): train, warm start, eval,
 evaluate_test, export, freeze (loaded both ways deep_sort loads it), finalize, and MARS end to end."""
 import os
 import re
@@ -53,18 +53,13 @@ def test_training_prints_what_the_launchers_read(short_run):
     assert any(tag.startswith("ball/scale") for tag in tags)  # kappa, the learned cosine-softmax scale
 
 
-def test_resume_then_nothing_left_then_warm_start(short_run, small_market, tmp_path):
+def test_nothing_left_then_warm_start(short_run, small_market, tmp_path):
+    """Resume itself (Ctrl-C, a moved folder, a damaged checkpoint) is in test_never_lose.py."""
     shutil.copytree(short_run[0] / "short", tmp_path / "short")
     args = [f"--dataset_dir={small_market}", f"--log_dir={tmp_path}", *SHORT_ARGS]
-    status, out, err = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS + 2}")
-    assert status == 0, err
-    assert re.search(rf"^resuming from \S+/short/model.ckpt-{SHORT_STEPS}$", out, re.M), out
-    assert [int(s) for s in re.findall(r"^step (\d+), loss ", out, re.M)] == [SHORT_STEPS + 1, SHORT_STEPS + 2]
-    assert tf.train.load_checkpoint(str(tmp_path / "short")).get_tensor("global_step") == SHORT_STEPS + 2
-
-    status, out, _ = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS + 2}")
-    assert status == 0 and "nothing left to train" in out
-    assert "Final Performance images/sec : NA" in out
+    status, out, _ = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS}")
+    assert status == 0 and f"resuming from {tmp_path}/short/model.ckpt-{SHORT_STEPS} at step {SHORT_STEPS}" in out
+    assert "nothing left to train" in out and "Final Performance images/sec : NA" in out
 
     status, out, err = call(train_market1501, *args, "--run_id=warm", "--number_of_steps=1",
                             f"--restore_path={short_run[0] / 'short'}")
@@ -73,16 +68,6 @@ def test_resume_then_nothing_left_then_warm_start(short_run, small_market, tmp_p
     warm, source = (tf.train.load_checkpoint(str(d)) for d in (tmp_path / "warm", short_run[0] / "short"))
     # One Adam step moves every weight by at most about the learning rate (1e-2) from the restored one.
     assert np.abs(warm.get_tensor("fc1/weights") - source.get_tensor("fc1/weights")).max() < 0.02
-
-
-def test_a_nan_loss_is_a_training_failure_not_a_usage_error(small_market, tmp_path):
-    # Adam moves every weight by about the learning rate in the first step: 1e30 overflows the next forward.
-    status, out, err = call(train_market1501, f"--dataset_dir={small_market}", f"--log_dir={tmp_path}",
-                            "--run_id=nan", "--number_of_steps=5", "--batch_size=16", "--learning_rate=1e30",
-                            "--precision_mode=must_keep_origin_dtype")
-    assert status == 1
-    assert re.fullmatch(r"\[Error\] loss is (nan|inf) at step [2-5]; lower --learning_rate\n", err), err
-    assert "Final Performance" not in out
 
 
 def test_eval_once_writes_precision_at_k(short_run, small_market, tmp_path):

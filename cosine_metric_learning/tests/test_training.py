@@ -1,6 +1,10 @@
-"""Slow tier: both launchers through bash (the zoo contract), an entry script as a user runs it, and the
-learning test (a seeded float32 run must reach a validation rank-1 well above chance)."""
+"""Slow tier: both launchers through bash (the zoo contract; SIGTERM -> 143 -> --resume=True in a moved folder;
+the script's error relayed with the launcher's flag names) and an entry script as a user runs it."""
 import re
+import shutil
+import signal
+import subprocess
+import time
 
 import pytest
 import tensorflow as tf
@@ -8,7 +12,7 @@ import tensorflow as tf
 import contract
 import device_config
 import zoo_precision
-from conftest import run, run_script
+from conftest import run, run_script, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,19 +38,67 @@ def test_full_launcher_meets_the_contract(model_copy, small_market):
     assert "Precision@1 : " in (out / "eval_0.log").read_text()
 
 
-def test_performance_launcher_from_the_model_root(model_copy, small_market):
-    proc = run(["bash", "test/train_performance_1p.sh", f"--data_path={small_market}", *SMOKE], cwd=model_copy)
-    result = contract.Run(str(model_copy), "train_performance_1p.sh", proc.stdout)
-    assert contract.check(result, proc.returncode) == [], proc.stderr[-2000:]
+def wait_for_line(path, pattern, proc, timeout=600):
+    """Polls a growing log until a line matches (the launcher still running), without a fixed sleep."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if path.exists() and re.search(pattern, path.read_text(errors="replace"), re.M):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no line {pattern!r} in {path} (launcher status {proc.poll()})")
+
+
+def test_performance_launcher_sigterm_then_resume_in_a_moved_folder(model_copy, small_market, tmp_path):
+    """SIGTERM to the launcher (a scheduler's stop): the script saves and exits 143, the launcher relays its
+    one line; the model folder is then moved and --resume=True continues from that checkpoint."""
+    log = model_copy / "test" / "output" / "0" / "train_0.log"
+    proc = subprocess.Popen(["bash", "test/train_performance_1p.sh", f"--data_path={small_market}",
+                             "--batch_size=16", "--steps=1000", "--save_interval_secs=3600"], cwd=model_copy,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    try:
+        wait_for_line(log, r"^step 2, loss ", proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stdout + stderr[-2000:]
+    errors = [line for line in stdout.splitlines() if line.startswith("[Error]")]
+    match = re.fullmatch(r"\[Error\] stopped by SIGTERM at step (\d+); checkpoint (\S+) saved, run again with "
+                         r"--resume=True to continue", errors[0]) if len(errors) == 1 else None
+    assert match and f"(full log: {log})" in stdout, stdout
+    assert "Traceback" not in stdout + stderr + log.read_text()
+    stopped = int(match.group(1))
+    assert match.group(2) == str(log.parent / "ckpt" / "run" / f"model.ckpt-{stopped}")
+    assert "checkpoints (every 3600 s and at the end, the last 5 kept)" in log.read_text()
+
+    moved = tmp_path / "moved" / model_copy.name
+    shutil.move(str(model_copy), str(moved))
+    proc = run(["bash", "test/train_performance_1p.sh", f"--data_path={small_market}", "--batch_size=16",
+                f"--steps={stopped + 2}", "--resume=True"], cwd=moved)
+    result = contract.Run(str(moved), "train_performance_1p.sh", proc.stdout)
+    assert contract.check(result, proc.returncode) == [], proc.stdout[-2000:] + proc.stderr[-2000:]
     assert result.summary["TrainAccuracy"] == "NA" and result.value("ActualFPS") > 0
+    text = (moved / "test" / "output" / "0" / "train_0.log").read_text()
+    assert f"resuming from {moved}/test/output/0/ckpt/run/model.ckpt-{stopped} at step {stopped}\n" in text
+    assert re.findall(r"^step (\d+), loss ", text, re.M)[-2:] == [str(stopped + 1), str(stopped + 2)]
     if device_config.device() == "CPU":
         # The launchers' default precision_mode, allow_mix_precision, is bf16 only where the CPU has it.
         expected = ("device: CPU, precision: bfloat16 mixed (allow_mix_precision -> bfloat16"
                     if zoo_precision.native_bf16_flags(zoo_precision.cpu_flags())
                     else "device: CPU, precision: float32 (allow_mix_precision requested")
-        assert expected in (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+        assert expected in text
 
 
+def test_launcher_relays_the_scripts_error_with_its_own_flag_names(model_copy, small_market):
+    """--batch_size=256 passes the launcher's checks; the script's line names --dataset_dir, shown as --data_path."""
+    proc = run(["bash", "train_full_1p.sh", f"--data_path={small_market}", "--batch_size=256"],
+               cwd=model_copy / "test")
+    log = model_copy / "test" / "output" / "0" / "train_0.log"
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-2:] == [
+        f"[Error] --data_path={small_market}: 54 training identities after the validation split; need at least 64 "
+        "(batch_size/4 per step, 32 minimum)", f"(full log: {log})"], proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr + log.read_text()
 
 
 def test_entry_script_as_a_user_runs_it(short_run, tmp_path):

@@ -234,11 +234,14 @@ def test_timed_saver_saves_after_the_interval():
     class Saver:
         def save(self, sess, prefix, global_step):
             saved.append((prefix, global_step))
+            return f"{prefix}-{global_step}"
 
     now = [100.0]
     timed = checkpoints.TimedSaver(Saver(), "/run", 60, clock=lambda: now[0])
     for step, t in ((1, 130.0), (2, 161.0), (3, 200.0), (4, 221.5)):
         now[0] = t
         timed.maybe_save(None, step)
-    timed.save(None, 5)
+    assert timed.save(None, 5) == "/run/model.ckpt-5"
+    # A stop right after the final save (or at the step resumed from) does not overwrite a good checkpoint.
+    assert timed.save(None, 5) == "/run/model.ckpt-5"
     assert saved == [("/run/model.ckpt", 2), ("/run/model.ckpt", 4), ("/run/model.ckpt", 5)]
