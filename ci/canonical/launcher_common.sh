@@ -246,12 +246,18 @@ run_python() {
     relay_progress "$log"
     # The script saves a checkpoint and stops on SIGTERM / SIGINT; a launcher stopped by a scheduler passes
     # it on. wait returns early when a trapped signal arrives, hence the loop.
-    trap 'kill -TERM $pid 2>/dev/null' TERM
-    trap 'kill -INT $pid 2>/dev/null' INT
+    stopped_by=""
+    trap 'stopped_by=TERM; kill -TERM $pid 2>/dev/null' TERM
+    trap 'stopped_by=INT; kill -INT $pid 2>/dev/null' INT
     while wait "$pid"; status=$?; kill -0 "$pid" 2>/dev/null; do :; done
     trap - TERM INT
     kill "$relay_pid" 2>/dev/null
     wait "$relay_pid" 2>/dev/null
+    if [ $status -eq 0 ] && [ -n "$stopped_by" ]; then
+        # The signal came as the script was finishing: its work is saved; the launcher stops before its next step.
+        echo "[Error] $launcher: stopped by SIG$stopped_by after $script finished; run again with --resume=True to continue"
+        exit $((128 + $(kill -l "$stopped_by")))
+    fi
     [ $status -ne 0 ] || return 0
     error=$(script_error "$log")
     if [ -n "$error" ]; then
