@@ -130,9 +130,14 @@ def first_line(err):
 
 
 def lost_peer_message(err):
-    """Names the lost worker when TensorFlow's message says which (/job:worker/replica:0/task:<n>)."""
+    """Names the lost worker and its host:port when TensorFlow's message says which
+    (/job:worker/replica:0/task:<n>)."""
     task = re.search(r"/job:worker/replica:\d+/task:(\d+)", str(err.message))
-    who = f"worker rank {task.group(1)}" if task else "another worker"
+    who = "another worker"
+    if task:
+        rank = int(task.group(1))
+        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [])
+        who = f"worker rank {rank}" + (f" at {workers[rank]}" if rank < len(workers) else "")
     return f"lost contact with {who}: it died or stopped answering ({type(err).__name__} in a collective)"
 
 
