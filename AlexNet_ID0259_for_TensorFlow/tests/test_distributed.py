@@ -14,6 +14,7 @@ import pytest
 import contract
 import distributed
 import distributed_worker
+import netns_hosts
 from conftest import MODEL_DIR, environment, main_py
 
 SMALL = ["--batch=4", "--val_photos=8", "--log_every=1"]
@@ -33,14 +34,16 @@ def tf_config(workers, index):
 def test_two_workers_train_alexnet_exactly_like_one_process_on_the_global_batch(tmp_path):
     """The AlexNet graph without dropout, in float32 in every process (distributed_worker.py): 2 workers on
     halves of a batch of 4, from different random weights, start (after the broadcast) and end bit-identical,
-    and end where one process ends on the whole batch, to 1e-6 (float32 sums in another order)."""
+    and end where one process ends on the whole batch, to 1e-6 (float32 sums in another order). The workers
+    are two hosts (network namespaces joined by veth, as root; localhost otherwise): the all-reduce crosses a
+    network interface."""
     worker = os.path.join(MODEL_DIR, "tests", "distributed_worker.py")
-    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
-    procs = [subprocess.Popen([sys.executable, worker, str(tmp_path / f"rank{i}.npz")],
-                              env=environment(TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
-    distributed_worker.train(str(tmp_path / "single.npz"), cluster=None)
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    with netns_hosts.workers(2) as (workers, on_host):
+        procs = [subprocess.Popen(on_host(i, [sys.executable, worker, str(tmp_path / f"rank{i}.npz")]),
+                                  env=environment(TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for i in range(2)]
+        distributed_worker.train(str(tmp_path / "single.npz"), cluster=None)
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs[0][-2000:] + outputs[1][-2000:]
     ranks = [np.load(tmp_path / f"rank{i}.npz") for i in range(2)]
     reference = np.load(tmp_path / "single.npz")

@@ -1,11 +1,9 @@
 """Data-parallel training: the step's arithmetic in this process (quick), the 8p launcher with 2 workers
 (stopped by SIGTERM, then resumed) and losing a worker (slow). Float32 throughout (bitwise comparisons between
 replicas)."""
-import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -105,16 +103,6 @@ def test_two_replicas_step_like_one_replica_on_the_union_of_their_batches():
     assert loss_one == pytest.approx(loss_two, abs=1e-6) and loss_one > 0
 
 
-def free_ports(count):
-    socks = [socket.socket() for _ in range(count)]
-    for sock in socks:
-        sock.bind(("localhost", 0))
-    ports = [sock.getsockname()[1] for sock in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
 def worker_pid(launcher_output, rank):
     return int(re.search(rf"^rank {rank}: pid (\d+),", launcher_output, re.M).group(1))
 
@@ -149,27 +137,20 @@ def test_a_worker_on_another_host_notices_its_hung_peer(tmp_path, model_copy, ti
     or drops off the network: no socket is closed), within --collective_timeout, and name it with its host."""
     other = tmp_path / "host1"
     subprocess.run(["cp", "-r", str(model_copy), str(other)], check=True)
-    with contextlib.ExitStack() as stack:
-        if netns_hosts.unusable_reason() is None:
-            hosts = stack.enter_context(netns_hosts.Hosts(2))
-            addresses = [f"{hosts.address(i)}:2222" for i in range(2)]
-            on_host = hosts.command
-        else:
-            addresses = [f"localhost:{port}" for port in free_ports(2)]
-            on_host = lambda index, argv: argv  # noqa: E731
+    with netns_hosts.workers(2) as (addresses, on_host):
         specs = [(on_host(index, ["bash", f"{folder}/test/{LAUNCHER}", f"--data_path={tiny_data}", *LONG,
                                   "--collective_timeout=30", f"--worker_hosts={','.join(addresses)}",
                                   f"--task_index={index}"]), folder, None)
                  for index, folder in enumerate((model_copy, other))]
-        tasks = stack.enter_context(launched(*specs))
-        wait_for_step(other / "test" / "output" / "1" / "train_1.log", 5)
-        peer = worker_pid("".join(tasks[1].stdout.readline() for _ in range(2)), 1)
-        os.kill(peer, signal.SIGSTOP)
-        stopped_at = time.time()
-        code, out = finish(tasks[0], 120)
-        waited = time.time() - stopped_at
-        os.kill(peer, signal.SIGKILL)
-        assert finish(tasks[1], 30)[0] != 0
+        with launched(*specs) as tasks:
+            wait_for_step(other / "test" / "output" / "1" / "train_1.log", 5)
+            peer = worker_pid("".join(tasks[1].stdout.readline() for _ in range(2)), 1)
+            os.kill(peer, signal.SIGSTOP)
+            stopped_at = time.time()
+            code, out = finish(tasks[0], 120)
+            waited = time.time() - stopped_at
+            os.kill(peer, signal.SIGKILL)
+            assert finish(tasks[1], 30)[0] != 0
     assert code != 0 and waited < 30 + 60, f"rank 0's launcher ended {waited:.0f} s after rank 1 froze"
     assert "[Error] rank 0 failed (exit status 1). The end of" in out
     assert (f"[Error] rank 0: lost contact with worker rank 1 at {addresses[1]}: it died or stopped answering"

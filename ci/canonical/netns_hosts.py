@@ -7,9 +7,14 @@ traffic never leaves the namespaces. Everything is removed on exit, also when th
 
     with Hosts(2) as hosts:
         subprocess.run(hosts.command(0, ["python3", "server.py", hosts.address(0)]))
+
+    with workers(2) as (addresses, on_host):   # namespaces where they can be made, else localhost
+        subprocess.run(on_host(1, ["python3", "worker.py", ",".join(addresses)]))
 """
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 
 
@@ -81,3 +86,21 @@ class Hosts:
         # Deleting a namespace deletes the veth ends inside it, and with them their peers.
         for name in [*self.names, self.switch]:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@contextlib.contextmanager
+def workers(count, port=2222):
+    """(['host:port' of each worker], on_host(i, argv) -> argv run on worker i's host): one namespace per
+    worker when namespaces can be made (every worker at `port` of its own address), else every worker on
+    localhost at a free port (the single-machine fallback, without crossing a network interface)."""
+    if unusable_reason() is None:
+        with Hosts(count) as hosts:
+            yield [f"{hosts.address(i)}:{port}" for i in range(count)], hosts.command
+        return
+    probes = [socket.socket() for _ in range(count)]
+    for probe in probes:
+        probe.bind(("127.0.0.1", 0))
+    addresses = [f"localhost:{probe.getsockname()[1]}" for probe in probes]
+    for probe in probes:
+        probe.close()
+    yield addresses, lambda index, argv: list(argv)

@@ -55,3 +55,11 @@ def test_a_shaped_link_is_slower():
         qdisc = subprocess.run(hosts.command(0, ["tc", "qdisc", "show", "dev", "eth0"]), capture_output=True,
                                text=True).stdout
         assert "tbf" in qdisc and "rate 10Mbit" in qdisc
+
+
+def test_workers_are_namespaces_here_each_at_its_own_address():
+    with netns_hosts.workers(2, port=7000) as (addresses, on_host):
+        assert [a.rsplit(":", 1)[1] for a in addresses] == ["7000", "7000"] and addresses[0] != addresses[1]
+        names = subprocess.run(on_host(1, ["ip", "-brief", "addr", "show", "eth0"]), capture_output=True,
+                               text=True).stdout
+        assert addresses[1].split(":")[0] in names
