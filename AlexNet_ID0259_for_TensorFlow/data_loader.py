@@ -72,8 +72,11 @@ def check_jpeg(path):
     return None
 
 
-def list_photos(data_path, log=print):
-    """[(path, label, photo_key)] sorted by name, and whether the files are offline crops."""
+def list_photos(data_path, log=print, skip_bad=False):
+    """[(path, label, photo_key)] sorted by name, and whether the files are offline crops.
+
+    Every file is checked first. An unreadable one is a DataError naming it (a damaged download should be
+    noticed, not trained around), or with skip_bad a warning naming it and the photo left out."""
     folder = resolve_folder(data_path)
     entries = []
     names = sorted(n for n in os.listdir(folder) if NAME.match(n))
@@ -81,6 +84,11 @@ def list_photos(data_path, log=print):
     paths = [os.path.join(folder, n) for n in names]
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         problems = list(pool.map(check_jpeg, paths))
+    bad = [(path, problem) for path, problem in zip(paths, problems) if problem]
+    if bad and not skip_bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DataError(f"{bad[0][0]}: not a readable JPEG ({bad[0][1]}){more}; remove it, or pass "
+                        "--skip_bad_photos=True to train without the unreadable files")
     skipped = 0
     for name, path, problem in zip(names, paths, problems):
         if problem:

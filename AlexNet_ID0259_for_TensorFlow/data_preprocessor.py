@@ -35,7 +35,7 @@ def main(argv):
     p.add_argument("--output_path", default=os.path.join("data", "data_preprocessed"))
     args = p.parse_args(argv)
     try:
-        entries, crops = data_loader.list_photos(args.data_path)
+        entries, crops = data_loader.list_photos(args.data_path, skip_bad=True)
     except data_loader.DataError as err:
         sys.stderr.write(f"[Error] {err}\n")
         return 1

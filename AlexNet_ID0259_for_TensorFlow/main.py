@@ -73,6 +73,8 @@ def parse(argv):
     p.add_argument("--val_photos", type=_checked(float, 0), default=1000,
                    help="held-out source photos: a count, or a fraction when below 1 (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle and the initial weights")
+    p.add_argument("--skip_bad_photos", type=_bool, default=False,
+                   help="True: leave unreadable JPEGs out with a warning naming each; default: stop naming the first")
     p.add_argument("--cache_mb", type=_checked(int, 0), default=2048,
                    help="keep decoded images in memory when they fit in this budget (0 = never)")
     p.add_argument("--log_every", type=_checked(int, 1), default=20, help="steps between progress lines")
@@ -91,7 +93,7 @@ def parse(argv):
 
 def photo_inputs(args):
     """data_loader.Inputs of this rank from the photos of --data_path."""
-    entries, crops = data_loader.list_photos(args.data_path)
+    entries, crops = data_loader.list_photos(args.data_path, skip_bad=args.skip_bad_photos)
     train_set, val_set = data_loader.split(entries, args.val_photos, args.seed)
     if len(val_set) < args.mul_rank_size:  # every rank evaluates its share of the held-out images
         raise data_loader.DataError(f"--val_photos: {len(val_set)} held-out images cannot be shared by "

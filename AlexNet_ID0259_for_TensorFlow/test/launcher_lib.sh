@@ -18,6 +18,7 @@ flag learning_rate 0.001 number "learning rate (8p: x RANK_SIZE)"
 flag init scaled "original|scaled" "initial weights (the original's: original, with --pixels=raw)"
 flag pixels unit "raw|unit" "network input"
 flag val_photos 1000 number "held-out source photos, a count or a fraction"
+flag skip_bad_photos False bool "True: train without unreadable JPEGs (each named in a warning); default: stop at the first"
 flag cache_mb 2048 count "decoded-image cache budget (MB)"
 flag log_every 20 int "steps between loss lines"
 flag precision_mode allow_mix_precision "$PRECISION_MODES" "off Ascend see the model README"
@@ -39,7 +40,7 @@ check_flags
 set_main_args() {
     main_args=(--data_path="$data_path" --output_path="$1" --epoch="$max_epoch" --step="$max_step"
         --batch_size="$batch" --learning_rate="$learning_rate" --init="$init" --pixels="$pixels"
-        --val_photos="$val_photos" --cache_mb="$cache_mb" --log_every="$log_every" --mul_rank_size="$RANK_SIZE"
+        --val_photos="$val_photos" --skip_bad_photos="$skip_bad_photos" --cache_mb="$cache_mb" --log_every="$log_every" --mul_rank_size="$RANK_SIZE"
         --mul_device_id="$2" --collective_timeout="$collective_timeout" --precision_mode="$precision_mode"
         --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step"
         --profiling="$profiling")

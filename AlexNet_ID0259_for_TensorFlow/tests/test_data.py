@@ -38,7 +38,7 @@ def test_unusable_folders_are_named(tmp_path, setup, message):
         data_loader.list_photos(folder, log=lambda line: None)
 
 
-def test_corrupt_and_empty_files_are_skipped_named_and_counted(tmp_path):
+def test_corrupt_and_empty_files_stop_the_run_or_are_skipped_named_and_counted(tmp_path):
     folder = tmp_path / "mixed"
     for n in range(3):
         write(folder, f"cat.{n}.jpg")
@@ -47,8 +47,12 @@ def test_corrupt_and_empty_files_are_skipped_named_and_counted(tmp_path):
     (folder / "dog.9.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     good = (folder / "dog.0.jpg").read_bytes()
     (folder / "dog.8.jpg").write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(data_loader.DataError) as err:
+        data_loader.list_photos(str(folder), log=lambda line: None)
+    assert str(err.value) == (f"{folder}/cat.9.jpg: not a readable JPEG (zero-byte file) (and 2 more); remove it, "
+                              "or pass --skip_bad_photos=True to train without the unreadable files")
     lines = []
-    entries, crops = data_loader.list_photos(str(folder), log=lines.append)
+    entries, crops = data_loader.list_photos(str(folder), log=lines.append, skip_bad=True)
     assert len(entries) == 6 and not crops
     for name in ("cat.9.jpg", "dog.9.jpg", "dog.8.jpg"):
         assert any(line.startswith("[Warning]") and name in line for line in lines), lines
@@ -58,7 +62,7 @@ def test_corrupt_and_empty_files_are_skipped_named_and_counted(tmp_path):
 def test_only_corrupt_files_is_an_error(tmp_path):
     (tmp_path / "cat.1.jpg").write_bytes(b"")
     with pytest.raises(data_loader.DataError, match="readable JPEG"):
-        data_loader.list_photos(str(tmp_path), log=lambda line: None)
+        data_loader.list_photos(str(tmp_path), log=lambda line: None, skip_bad=True)
 
 
 def test_grayscale_and_cmyk_are_converted_to_three_channels(tmp_path):
