@@ -28,7 +28,6 @@
 #                                SIGTERM / SIGINT to the launcher reach the script (which saves and stops). On
 #                                failure the script's own [Error] line (flag names as the user typed them)
 #                                or the log's end, exit with the script's status
-#   result_value KEY             KEY of $out/result.json, the run record of run_report.py (empty if null)
 #   finish_run ACC_KEY ACC LOSS_FILE
 #                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
 #                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
@@ -229,13 +228,6 @@ script_error() {
 relay_progress() {
     tail -n 0 -F --pid=$$ "$1" 2>/dev/null > >(grep --line-buffered '^\[progress\]') &
     relay_pid=$!
-}
-
-# VALUE of KEY in the run's result.json (run_report.write_result), empty when it is null or absent.
-result_value() {
-    python3 -c 'import json, sys
-value = json.load(open(sys.argv[1])).get(sys.argv[2])
-print("" if value is None else value)' "$out/result.json" "$1" 2>/dev/null
 }
 
 run_python() {
