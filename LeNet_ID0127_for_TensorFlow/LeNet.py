@@ -9,6 +9,7 @@ import time
 from collections import namedtuple
 
 import lenet_cli
+import run_report
 import run_safety
 from lenet_cli import UsageError
 
@@ -172,6 +173,7 @@ def train(args, sess, graph, checkpoints, writer, validation, stop):
     if step >= total:
         print(f"checkpoint is at global step {step} of {total}: nothing left to train", flush=True)
     losses, step_seconds = [], []
+    progress = run_report.Progress(total)
     while step < total:
         stop.stop_if_requested(step, lambda: checkpoints.save(sess, step))
         # The step is counted here: a global_step fetched beside train_op may be read before its increment.
@@ -187,6 +189,9 @@ def train(args, sess, graph, checkpoints, writer, validation, stop):
         step_seconds.append(elapsed)
         epoch, step_in_epoch = (step - 1) // args.steps + 1, (step - 1) % args.steps + 1
         print(f"epoch : {epoch}----step : {step_in_epoch}----loss : {loss}----sec/step : {elapsed}", flush=True)
+        recent = step_seconds[-100:]
+        progress.update(step, loss=float(loss), images_per_sec=args.batch_size * len(recent) / sum(recent),
+                        force=step == total)
         if with_summary:
             writer.add_summary(results[2], step)
         if step % args.save_checkpoints_steps == 0 or step == total:

@@ -116,10 +116,14 @@ def test_ctrl_c_saves_then_the_run_resumes_from_it(small_mnist, tmp_path, capsys
     assert re.findall(r"^epoch : 1----step : (\d+)-", stdout, re.M) == ["1", "2", "3"]
 
     monkeypatch.undo()
+    monkeypatch.setenv("ZOO_PROGRESS_EVERY", "1e-9")  # a progress line after every step (the launchers' default: 30 s)
     code, stdout, stderr = run_in_process(LeNet.main, argv + ["--resume=True"], capsys)
     assert code == 0, stderr
     assert f"resuming from {saved} at step 3" in stdout
     assert re.findall(r"^epoch : 1----step : (\d+)-", stdout, re.M) == ["4", "5"]
+    # Counted from the resumed step: the first update only starts the clock, the last is always printed.
+    assert re.findall(r"^\[progress\] \S+ \S+ step (\d+)/5 .* loss \d+\.\d{4} images/sec [\d.]+ elapsed \S+ ETA ",
+                      stdout, re.M) == ["5"]
 
 
 def test_both_spellings_of_the_learning_rate_flag_reach_adam(small_splits, tmp_path):

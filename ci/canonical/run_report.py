@@ -1,8 +1,8 @@
 """One timing rule, one progress line and one result record for every model.
 
-Not yet used by the models (issue #13 wires it in): once a model uses it, add its copy to ci/vendored.toml
-like run_safety.py's. No TensorFlow here: the scripts import it cheaply. The launchers already show the
-[progress] lines an entry script prints (launcher_common.sh, relay_progress).
+Canonical copy: ci/canonical/run_report.py; the models that use it hold byte-identical copies
+(ci/vendored.toml). No TensorFlow here: the scripts import it cheaply. The launchers show the [progress]
+lines an entry script prints on the console (launcher_common.sh, relay_progress).
 
 Timing rule (the same in every model, so images/sec compare across the zoo): the steady-state step time is
 the mean wall time of the steps this process ran after its first WARMUP_STEPS (graph building, kernel choice
