@@ -2,14 +2,29 @@
 
     step:<n>  epoch:<e> ips:<global images/sec> loss:<l>  total_loss:<t>  lr:<r>,
 
+On stdout each line comes twice, as in the original's log: bare, then with absl's prefix
+`I<mmdd> <hh:mm:ss.us> <thread> logger.py:56] step:...`. The original launchers grep that call site and
+take the 7th (ips:) and 8th (loss:) whitespace fields of it; this project's launchers read the bare line.
+
 It is a SessionRunHook, so the session loop and NPUEstimator share it. steps_per_run is how many training
 steps one session.run executes (iterations_per_loop on Ascend, 1 in the session loop); a line is written
 every `every_n_steps` steps.
 """
 import os
+import threading
 import time
 
 import tensorflow as tf
+
+
+# Where the original's step line was logged from; its launchers grep for this exact text.
+ORIGINAL_SITE = "logger.py:56"
+
+
+def absl_prefixed(line, now):
+    """The line as absl's root handler wrote it in the original (TensorFlow 1.15 installs that handler)."""
+    stamp = time.strftime("%m%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
+    return f"I{stamp} {threading.get_native_id():5d} {ORIGINAL_SITE}] {line}"
 
 
 def format_line(step, epoch, ips, loss, total_loss, lr):
@@ -53,6 +68,7 @@ class StepLogger(tf.compat.v1.train.SessionRunHook):
 
     def write(self, line):
         print(line, flush=True)
+        print(absl_prefixed(line, time.time()), flush=True)
         os.makedirs(os.path.dirname(self._log_path), exist_ok=True)
         with open(self._log_path, "a") as handle:
             handle.write(line + "\n")

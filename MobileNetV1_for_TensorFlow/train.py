@@ -30,20 +30,22 @@ def build_parser():
     p = cli_util.Parser(prog="train.py", description=__doc__.splitlines()[0])
     a = p.add_argument
     a("--dataset_dir", default="/opt/npu/slimImagenet", help="folder with train-XXXXX-of-NNNNN TFRecords")
-    a("--max_train_steps", type=cli_util.positive_int, help="steps to train (exactly one of this and --max_epoch)")
-    a("--max_epoch", type=cli_util.positive_int, help="epochs to train")
-    a("--iterations_per_loop", type=cli_util.positive_int, default=10,
-      help="steps per device loop on Ascend; the logging interval everywhere")
+    # Defaults from the original README's parameter table (README: Differences from the original).
+    a("--max_train_steps", type=cli_util.positive_int, help="steps to train (not with --max_epoch)")
+    a("--max_epoch", type=cli_util.positive_int,
+      help=f"epochs to train ({train_params.DEFAULT_EPOCHS} when --max_train_steps is not given either)")
+    a("--iterations_per_loop", type=cli_util.positive_int, default=None,
+      help="steps per device loop on Ascend; the logging interval everywhere (default: one epoch)")
     a("--model_name", default="mobilenet_v1", choices=list(nets_factory.DEPTH_MULTIPLIERS))
     a("--moving_average_decay", type=cli_util.unit_interval, default=None,
       help="keep an exponential moving average of the model variables (e.g. 0.9999)")
     a("--label_smoothing", type=cli_util.unit_interval, default=0.1)
     a("--preprocessing_name", default="inception_v2", choices=list(preprocessing_factory.NAMES))
-    a("--weight_decay", type=cli_util.non_negative_float, default=0.00004)
+    a("--weight_decay", type=cli_util.non_negative_float, default=0.0, help="the recipe's is 0.00004")
     a("--batch_size", type=cli_util.positive_int, default=256, help="per device")
-    a("--learning_rate_decay_type", default="cosine_annealing", choices=list(lr_schedule.DECAYS))
+    a("--learning_rate_decay_type", default="fixed", choices=list(lr_schedule.DECAYS))
     a("--learning_rate", type=cli_util.positive_float, default=0.1)
-    a("--optimizer", default="momentum", choices=list(optimizers.FACTORIES))
+    a("--optimizer", default="sgd", choices=list(optimizers.FACTORIES))
     a("--momentum", type=cli_util.unit_interval, default=0.9)
     a("--warmup_epochs", type=cli_util.non_negative_float, default=5.0)
     a("--end_learning_rate", type=cli_util.non_negative_float, default=0.0001, help="polynomial decay target")
@@ -77,8 +79,8 @@ def run(args, environ=None, input_fn=None):
     (default os.environ); input_fn: a callable returning the training tf.data.Dataset of (images, labels),
     called inside the training graph (default: the TFRecords of --dataset_dir)."""
     environ = os.environ if environ is None else environ
-    if (args.max_train_steps is None) == (args.max_epoch is None):
-        raise UserError("--max_train_steps/--max_epoch: give exactly one of the two")
+    if args.max_train_steps is not None and args.max_epoch is not None:
+        raise UserError("--max_train_steps/--max_epoch: give one of the two, not both")
     if args.labels_offset >= args.num_classes:
         raise UserError("--labels_offset: must be smaller than --num_classes")
     try:

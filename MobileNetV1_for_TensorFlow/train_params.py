@@ -13,6 +13,8 @@ import tensorflow as tf
 
 import lr_schedule
 
+DEFAULT_EPOCHS = 300  # the original README's --max_epoch default, used when no length is given
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
@@ -53,7 +55,7 @@ def from_args(args, environ):
     if not 0 <= rank_id < rank_size:
         raise ValueError(f"RANK_ID {rank_id} is not in 0..RANK_SIZE-1 (RANK_SIZE {rank_size})")
     steps_per_epoch = max(1, args.num_train_samples // (args.batch_size * rank_size))
-    max_train_steps = args.max_epoch * steps_per_epoch if args.max_epoch else args.max_train_steps
+    max_train_steps = args.max_train_steps or (args.max_epoch or DEFAULT_EPOCHS) * steps_per_epoch
     schedule = lr_schedule.Schedule(
         kind=args.learning_rate_decay_type, learning_rate=args.learning_rate, steps_per_epoch=steps_per_epoch,
         total_epochs=max(1, math.ceil(max_train_steps / steps_per_epoch)), warmup_epochs=args.warmup_epochs,
@@ -66,7 +68,7 @@ def from_args(args, environ):
         schedule=schedule, restore_path=args.restore_path,
         restore_exclude=tuple(s.strip() for s in (args.restore_exclude or "").split(",") if s.strip()),
         rank_id=rank_id, rank_size=rank_size, batch_size=args.batch_size, max_train_steps=max_train_steps,
-        iterations_per_loop=args.iterations_per_loop, keep_checkpoint_max=args.keep_checkpoint_max,
+        iterations_per_loop=args.iterations_per_loop or steps_per_epoch, keep_checkpoint_max=args.keep_checkpoint_max,
         over_dump=args.over_dump, seed=args.seed, model_dir=os.path.join(args.model_dir, str(rank_id)))
 
 

@@ -2,6 +2,11 @@
 
 Train: random crop guided by the record's object boxes (whole image when it has none), resize, random
 flip, colour distortion, scale to [-1, 1]. Eval: central crop of 87.5 %, resize, scale to [-1, 1].
+The original calls slim's preprocess_image with its default fast_mode=True, so of slim's random choices only
+one case remains: bilinear resize, and colour ordering 0 (brightness, then saturation). Both resizes are
+slim's legacy bilinear (TF1 resize_bilinear, align_corners=False, no half-pixel centres): the weights
+Google published were trained and evaluated on it, and tf.image.resize's half-pixel sampling costs them
+about one point of top-1.
 Both take the encoded JPEG so the train crop is decoded directly (decode_and_crop_jpeg). The train path
 draws its randomness from stateless ops keyed by a per-image seed, so that a seeded input pipeline gives
 the same images whatever the order in which parallel calls run.
@@ -16,6 +21,15 @@ def distort_color(image, seeds):
     image = tf.image.stateless_random_brightness(image, max_delta=32.0 / 255.0, seed=seeds[0])
     image = tf.image.stateless_random_saturation(image, lower=0.5, upper=1.5, seed=seeds[1])
     return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def resize_like_slim(image, height, width):
+    """[h, w, 3] float -> [height, width, 3] by the TF1 bilinear kernel slim used (see the module docstring)."""
+    # The raw op spells out both switches (tf.compat.v1.image.resize_bilinear has the same defaults).
+    resized = tf.raw_ops.ResizeBilinear(images=image[tf.newaxis], size=[height, width], align_corners=False,
+                                        half_pixel_centers=False)[0]
+    resized.set_shape([height, width, 3])
+    return resized
 
 
 def _scale_to_unit_range(image):
@@ -40,8 +54,7 @@ def preprocess_for_train(encoded, height, width, seed, bbox=None, min_object_cov
     crop_window = tf.stack([begin[0], begin[1], size[0], size[1]])
     image = tf.image.decode_and_crop_jpeg(encoded, crop_window, channels=3)
     image = tf.image.convert_image_dtype(image, tf.float32)
-    image = tf.image.resize(image, [height, width], method=tf.image.ResizeMethod.BILINEAR)
-    image.set_shape([height, width, 3])
+    image = resize_like_slim(image, height, width)
     image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
     image = distort_color(image, seeds[2:])
     return _scale_to_unit_range(image)
@@ -52,8 +65,7 @@ def preprocess_for_eval(encoded, height, width, central_fraction=0.875):
     image = tf.image.convert_image_dtype(image, tf.float32)
     if central_fraction:
         image = tf.image.central_crop(image, central_fraction=central_fraction)
-    image = tf.image.resize(image, [height, width], method=tf.image.ResizeMethod.BILINEAR)
-    image.set_shape([height, width, 3])
+    image = resize_like_slim(image, height, width)
     return _scale_to_unit_range(image)
 
 

@@ -5,7 +5,7 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/launcher_common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
-step_lines='^step:'
+step_lines='^step:|^I[0-9]{4} .* logger\.py:56\] step:'  # bare and absl-prefixed (logger.py)
 
 flag data_path "" text "slim ImageNet TFRecords folder: train-XXXXX-of-NNNNN (and validation-*)"
 alias_flag dataset_dir data_path  # the original's name

@@ -17,8 +17,10 @@ import cli_util  # noqa: E402
 from synthetic import slim_imagenet  # noqa: E402
 
 # Small settings every training run in the tests shares: 11 outputs (10 classes + background), 32 px.
+# The recipe's weight decay, optimizer and schedule (the launchers'), not train.py's defaults.
 SMALL = ["--num_classes=11", "--train_image_size=32", "--batch_size=16", "--iterations_per_loop=5",
-         "--batch_norm_decay=0.9", "--learning_rate=0.05", "--warmup_epochs=1"]
+         "--batch_norm_decay=0.9", "--learning_rate=0.05", "--warmup_epochs=1", "--weight_decay=0.00004",
+         "--optimizer=momentum", "--learning_rate_decay_type=cosine_annealing"]
 
 
 def pytest_configure(config):

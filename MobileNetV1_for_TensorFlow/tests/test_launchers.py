@@ -1,5 +1,8 @@
 """The 1p launchers through bash, checked with the vendored contract checker (tests/contract.py): the full
-launcher learns a synthetic set to >= 90 % top-1; the performance launcher, stopped by SIGTERM, resumes."""
+launcher learns a synthetic set to >= 90 % top-1; the performance launcher, started with the original's
+--dataset_dir= and stopped by SIGTERM, resumes the way the original README runs it (variables edited at the
+top of the launcher, `bash train_performance_1p.sh` with no arguments), and the original launchers' own
+grep/awk commands read the right images/sec and loss from its log."""
 import os
 import re
 import signal
@@ -19,6 +22,23 @@ pytestmark = pytest.mark.slow
 SMOKE = ["--image_size=32", "--num_classes=11", "--batch_size=16", "--num_train_samples=320",
          "--iterations_per_loop=5", "--learning_rate=0.05", "--warmup_epochs=1", "--batch_norm_decay=0.9"]
 LEARN_STEPS = 120
+# The original launchers' metric commands, verbatim but for $log (their train_$ASCEND_DEVICE_ID.log).
+ORIGINAL_FPS = ("""grep 'logger.py:56' $log|tail -n +2|awk '{print $7}' |awk -F ":" '{print $2}'| """
+                """awk '{sum+=$1} END {print sum/NR}'| awk -F "." '{print $1}'""")
+ORIGINAL_LOSS = """grep 'logger.py:56' $log|awk 'END {print $8}' |awk -F ":" '{print $2}'"""
+
+
+def edit_top(launcher, **values):
+    """Sets name="value" lines above the launcher's `source` line, as a user editing the file would."""
+    lines = "".join(f'{name}="{value}"\n' for name, value in values.items())
+    text = launcher.read_text()
+    launcher.write_text(text.replace("\nsource ", f"\n{lines}source ", 1))
+
+
+def original_metric(command, log):
+    proc = subprocess.run(["bash", "-c", command], env={**os.environ, "log": str(log)}, capture_output=True,
+                          text=True, check=True)
+    return proc.stdout.strip()
 
 
 def test_missing_data_path_help_and_the_users_flag_names(model_copy, tmp_path):
@@ -65,7 +85,7 @@ def test_performance_launcher_stopped_by_sigterm_then_resumed(model_copy, small_
     """From the model root: SIGTERM to the launcher once checkpoint 5 exists (80 samples / batch 16: one every 5
     steps) reaches train.py, which saves the step it is at and exits 143 with one line the launcher relays;
     --resume=True continues from that checkpoint."""
-    launch = ["bash", "test/train_performance_1p.sh", f"--data_path={small_data}", *SMOKE, "--num_train_samples=80"]
+    launch = ["bash", "test/train_performance_1p.sh", f"--dataset_dir={small_data}", *SMOKE, "--num_train_samples=80"]
     ckpt_dir = model_copy / "test" / "output" / "0" / "ckpt" / "0"
     proc = subprocess.Popen([*launch, "--max_train_steps=100000"], cwd=str(model_copy), env=environment(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -89,13 +109,22 @@ def test_performance_launcher_stopped_by_sigterm_then_resumed(model_copy, small_
     saved = int(stopped[1])
     assert saved >= 5 and (ckpt_dir / f"model.ckpt-{saved}.index").exists()
 
-    resumed = run([*launch, f"--max_train_steps={saved + 5}", "--resume=True"], cwd=model_copy)
+    top = {**dict(flag[2:].split("=", 1) for flag in SMOKE), "num_train_samples": 80}
+    edit_top(model_copy / "test" / "train_performance_1p.sh", data_path=small_data, **top,
+             max_train_steps=saved + 5, resume=True)
+    resumed = run(["bash", "train_performance_1p.sh"], cwd=model_copy / "test")
     result = contract.Run(str(model_copy), "train_performance_1p.sh", resumed.stdout)
     assert contract.check(result, resumed.returncode) == [], resumed.stdout[-3000:]
     assert result.summary["TrainAccuracy"] == "NA"
     assert result.value("TrainingTime") == pytest.approx(16 * 1000 / result.value("ActualFPS"), rel=1e-2)
-    log = (model_copy / "test" / "output" / "0" / "train_0.log").read_text()
+    log_path = model_copy / "test" / "output" / "0" / "train_0.log"
+    log = log_path.read_text()
     second_run = log[log.rindex("device: "):]  # --resume=True appends to the stopped run's log
     assert f"resuming from {ckpt_dir}/model.ckpt-{saved} at step {saved}" in log
     assert steps_logged(second_run) == [saved + 5]
     assert run_safety.resume_point(str(ckpt_dir)) == f"{ckpt_dir}/model.ckpt-{saved + 5}"
+    # Both runs' step lines (--resume appends); the original's FPS leaves out the first and truncates.
+    steps = [dict(f.rstrip(",").split(":", 1) for f in l.split()) for l in log.splitlines() if l.startswith("step:")]
+    ips = [float(s["ips"]) for s in steps[1:]]
+    assert original_metric(ORIGINAL_FPS, log_path) == str(int(sum(ips) / len(ips)))
+    assert original_metric(ORIGINAL_LOSS, log_path) == steps[-1]["loss"]

@@ -161,6 +161,19 @@ def test_params_from_flags_and_ranks():
         train_params.from_args(args, {"RANK_ID": "8", "RANK_SIZE": "8"})
 
 
+def test_defaults_are_the_originals_table():
+    """The original README's parameter table, but for --model_name (README: Differences from the original)."""
+    args = train.build_parser().parse_args([])
+    assert (args.dataset_dir, args.max_train_steps, args.iterations_per_loop, args.model_name,
+            args.moving_average_decay, args.label_smoothing, args.preprocessing_name, args.weight_decay,
+            args.batch_size, args.learning_rate_decay_type, args.learning_rate, args.optimizer, args.momentum,
+            args.warmup_epochs) == ("/opt/npu/slimImagenet", None, None, "mobilenet_v1", None, 0.1, "inception_v2",
+                                    0.0, 256, "fixed", 0.1, "sgd", 0.9, 5.0)
+    params = train_params.from_args(args, {})
+    assert params.max_train_steps == 300 * params.steps_per_epoch  # --max_epoch 300
+    assert params.iterations_per_loop == params.steps_per_epoch  # None: one loop per epoch, as the original
+
+
 def test_flag_choices_come_from_the_factories():
     """Every choice train.py offers builds: the lists are the factories' own keys, not copies."""
     for name in optimizers.FACTORIES:
@@ -208,3 +221,41 @@ def test_pipeline_output_and_seeded_reproducibility(small_data):
             data_provider.build_dataset(small_data, "validation", 8, False, 48, 11)).get_next()
         with tf.compat.v1.Session() as session:
             assert session.run(images).shape == (8, 48, 48, 3)
+
+
+def slim_eval_reference(pixels, size, central_fraction=0.875):
+    """slim's preprocess_for_eval written out in numpy, from slim's steps: uint8 -> [0, 1]; the window of
+    tf.image.central_crop (start = int((n - n x fraction) / 2) on each side); TF1 resize_bilinear with
+    align_corners=False, i.e. source coordinate = destination index x in / out with no half-pixel offset,
+    the upper neighbour clamped to the edge; then (x - 0.5) x 2."""
+    image = pixels.astype(np.float64) / 255.0
+    h, w = image.shape[:2]
+    top, left = int((h - h * central_fraction) / 2), int((w - w * central_fraction) / 2)
+    image = image[top:h - top, left:w - left]
+
+    def taps(n_in):
+        source = np.arange(size) * (n_in / size)
+        low = np.floor(source).astype(int)
+        return low, np.minimum(low + 1, n_in - 1), source - low
+
+    y0, y1, fy = taps(image.shape[0])
+    x0, x1, fx = taps(image.shape[1])
+    fx = fx[None, :, None]
+    rows = lambda y: image[y][:, x0] * (1 - fx) + image[y][:, x1] * fx  # noqa: E731
+    return (rows(y0) * (1 - fy)[:, None, None] + rows(y1) * fy[:, None, None] - 0.5) * 2
+
+
+def test_eval_preprocessing_is_slims_to_the_pixel():
+    """Odd sizes, so that the crop truncates and the resize ratio is not whole: half-pixel sampling
+    (tf.image.resize) misses this by ~0.1, the legacy kernel matches to float32 rounding."""
+    from preprocessing import preprocessing_factory
+
+    pixels = np.random.default_rng(5).integers(0, 256, (75, 61, 3), dtype=np.uint8)
+    with tf.Graph().as_default():
+        encoded = tf.io.encode_jpeg(tf.constant(pixels), quality=95)
+        decoded = tf.io.decode_jpeg(encoded, channels=3)  # the JPEG's own pixels: the codec is not under test
+        image = preprocessing_factory.get_preprocessing("inception_v2", is_training=False)(encoded, 24, 24)
+        with tf.compat.v1.Session() as session:
+            jpeg_pixels, got = session.run([decoded, image])
+    assert got.shape == (24, 24, 3)
+    np.testing.assert_allclose(got, slim_eval_reference(jpeg_pixels, 24), atol=1e-5)

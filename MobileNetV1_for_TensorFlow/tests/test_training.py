@@ -27,11 +27,12 @@ def evaluate(data, checkpoint, eval_dir, *extra):
 
 @pytest.fixture(scope="module")
 def trained(small_data, tmp_path_factory):
-    """20 steps with an EMA; checkpoints every epoch (320 / 16 = 20 steps)."""
+    """One epoch (320 / 16 = 20 steps; --max_epoch alone sets the length, as in the original) with an EMA;
+    checkpoints every epoch."""
     model_dir = tmp_path_factory.mktemp("trained")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        train.main(train_args(small_data, model_dir, "--max_train_steps=20", "--moving_average_decay=0.9999"))
+        train.main(train_args(small_data, model_dir, "--max_epoch=1", "--moving_average_decay=0.9999"))
     return model_dir / "0", stdout.getvalue()
 
 
@@ -140,7 +141,8 @@ def test_bad_input_gives_one_line_errors(small_data, tmp_path):
     assert "label outside num_classes" in line and "not in 0..4" in line
     assert "--batch_size" in one_error_line(*call(train, *train_args(small_data, tmp_path, "--batch_size=0",
                                                                      "--max_train_steps=2")))
-    assert "exactly one" in one_error_line(*call(train, *train_args(small_data, tmp_path)))
+    assert "not both" in one_error_line(*call(train, *train_args(small_data, tmp_path, "--max_epoch=1",
+                                                                 "--max_train_steps=2")))
     status, _, stderr = call(train, *train_args(small_data, tmp_path, "--max_train_steps=2", "--model_name=resnet"))
     assert "invalid choice: 'resnet'" in one_error_line(status, "", stderr)
     with pytest.MonkeyPatch.context() as patch:
