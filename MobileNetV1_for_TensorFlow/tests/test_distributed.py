@@ -13,6 +13,7 @@ import pytest
 
 import contract
 import distributed_worker
+import netns_hosts
 from conftest import MODEL_DIR, environment, run, run_script
 from test_launchers import SMOKE
 
@@ -43,13 +44,14 @@ def one_process_on_the_global_batch(features, targets, start):
 def test_two_workers_train_exactly_like_one_process_on_the_global_batch(tmp_path):
     """A linear model and a batch-mean statistic: 2 workers on halves of the batch, starting from different
     random weights, end where one process ends on the whole batch (broadcast + mean all-reduce + averaging),
-    within float32 rounding of five steps."""
+    within float32 rounding of five steps. The workers are two hosts (network namespaces joined by veth, as
+    root; localhost otherwise): the broadcast and all-reduce cross a network interface."""
     worker = os.path.join(MODEL_DIR, "tests", "distributed_worker.py")
-    workers = [f"localhost:{free_port()}", f"localhost:{free_port()}"]
-    procs = [subprocess.Popen([sys.executable, worker, str(tmp_path / f"rank{i}.npz")], env=environment(
-        TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    with netns_hosts.workers(2) as (workers, on_host):
+        procs = [subprocess.Popen(on_host(i, [sys.executable, worker, str(tmp_path / f"rank{i}.npz")]),
+                                  env=environment(TF_CONFIG=tf_config(workers, i)), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for i in range(2)]
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs[0][-2000:] + outputs[1][-2000:]
     ranks = [np.load(tmp_path / f"rank{i}.npz") for i in range(2)]
     for key in ("start", "weights", "statistic"):
