@@ -2,6 +2,7 @@
 checks that keep a checkpoint of another model or NaN weights from being used or written."""
 import os
 import time
+from dataclasses import dataclass
 
 import tensorflow as tf
 
@@ -11,18 +12,18 @@ from datasets.util import UsageError
 PREFIX = "model.ckpt"
 
 
-def resolve(path):
-    """--restore_path may name a checkpoint prefix or a folder holding checkpoints (its newest that loads)."""
+def resolve(path, flag="--restore_path"):
+    """A checkpoint flag may name a checkpoint prefix or a folder holding checkpoints (its newest that loads)."""
     if path is None:
-        raise UsageError("--restore_path: required in this mode")
+        raise UsageError(f"{flag}: required in this mode")
     if os.path.isdir(path):
         # Numbered checkpoints by listing (a moved folder); else the state file's (finalize's <name>.ckpt).
         found = run_safety.resume_point(path) or tf.train.latest_checkpoint(path)
         if found is None:
-            raise UsageError(f"--restore_path: no checkpoint in folder {path}")
+            raise UsageError(f"{flag}: no checkpoint in folder {path}")
         return found
     if not tf.io.gfile.exists(path + ".index"):
-        raise UsageError(f"--restore_path: {path} is not a checkpoint (no {path}.index)")
+        raise UsageError(f"{flag}: {path} is not a checkpoint (no {path}.index)")
     return path
 
 
@@ -47,20 +48,36 @@ def restore_trunk(sess, checkpoint):
     refuse_non_finite(sess, checks, checkpoint)
 
 
-def resume_or_initialise(sess, saver, run_dir, restore_path):
-    """Resumes from run_dir's newest loadable checkpoint (found by listing, so a moved folder resumes);
-    else the network starts from --restore_path if given. Returns the resumed prefix or None."""
+@dataclass(frozen=True)
+class Start:
+    """Where a new training run's variables come from (resolved checkpoint prefixes, or None)."""
+    restore_path: str = None  # --restore_path: every variable, step included: that run goes on
+    warm_start_path: str = None  # --warm_start_path: the network only; step 1, new classifier and optimizer
+
+
+def resume_or_initialise(sess, saver, run_dir, start=Start()):
+    """Resumes from run_dir's newest loadable checkpoint (found by listing, so a moved folder resumes); else
+    restores start.restore_path whole, or the network from start.warm_start_path.
+
+    Returns (the checkpoint resumed or restored, or None; that checkpoint when it is run_dir's own)."""
     latest = run_safety.resume_point(run_dir)
     if latest:
         restore(sess, latest, tf.compat.v1.global_variables(), "this training run")
         # The saver deletes only checkpoints it knows of: hand it those of the earlier runs, oldest first.
         saver.recover_last_checkpoints([p for _, p in reversed(run_safety.numbered_checkpoints(run_dir))])
-        return latest
-    if restore_path:
-        source = resolve(restore_path)
-        restore_trunk(sess, source)
-        print(f"initialised the network from {source}")
-    return None
+        if start.restore_path or start.warm_start_path:
+            print(f"{run_dir} holds checkpoints of this run: they win over --restore_path / --warm_start_path")
+        return latest, latest
+    if start.restore_path:
+        try:
+            restore(sess, start.restore_path, tf.compat.v1.global_variables(), "this training run")
+        except run_safety.RunSafetyError as err:
+            raise run_safety.RunSafetyError(f"{err} (--warm_start_path takes its network only)") from None
+        return start.restore_path, None
+    if start.warm_start_path:
+        restore_trunk(sess, start.warm_start_path)
+        print(f"initialised the network from {start.warm_start_path}")
+    return None, None
 
 
 def finite_checks(variables):

@@ -72,7 +72,11 @@ def build_parser(adapter, modes):
     parser.add_argument("--eval_log_dir", default=f"/tmp/{name}_evaldir")
     parser.add_argument("--loss_mode", default="cosine-softmax", choices=tuple(losses.LOSSES))
     parser.add_argument("--restore_path", default=None,
-                        help="checkpoint (or folder of checkpoints) to start from / to export, finalize, freeze")
+                        help="checkpoint (or folder of checkpoints); train: resume all of it (step, classifier, "
+                             "optimizer); other modes: the one to evaluate, export, finalize, freeze")
+    parser.add_argument("--warm_start_path", default=None,
+                        help="train: checkpoint (or folder) whose network variables initialise a new run that "
+                             "starts at step 1 with a new classifier and optimizer")
     parser.add_argument("--run_id", default=None, help="sub-folder of log_dir (train: random 6 chars if unset)")
     parser.add_argument("--keep_checkpoint_max", type=_at_least_two, default=5,
                         help="newest checkpoints kept (2 or more: a kill during a save leaves the one before)")

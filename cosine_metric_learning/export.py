@@ -28,23 +28,28 @@ def export_features(jobs, checkpoint, config):
         encoder.close()
 
 
+def deep_sort_graph():
+    """In the default graph: uint8 BGR `images` [None, 128, 64, 3] -> the inference network -> `features`."""
+    images = tf.compat.v1.placeholder(tf.uint8, [None, *net_def.IMAGE_SHAPE], name="images")
+    features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
+    return tf.identity(features, name="features")
+
+
 def finalize(checkpoint, target):
-    """target: a checkpoint with the network variables only (no classifier, optimizer slots or step)."""
+    """target: a checkpoint with the network variables only (no classifier, optimizer slots or step), and,
+    as the original wrote, its meta graph (target.meta: deep_sort_graph's, for import_meta_graph)."""
     with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(tf.float32, [None, *net_def.IMAGE_SHAPE])
-        net_def.create_network(images, False)
+        deep_sort_graph()
         with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
             checkpoints.restore_trunk(sess, checkpoint)
-            tf.compat.v1.train.Saver(checkpoints.trunk_variables()).save(sess, target, write_meta_graph=False)
-    print(f"wrote {target} (network variables of {checkpoint})")
+            tf.compat.v1.train.Saver(checkpoints.trunk_variables()).save(sess, target)
+    print(f"wrote {target} and {target}.meta (network variables of {checkpoint})")
 
 
 def freeze(checkpoint, target):
-    """target: a GraphDef of constants, uint8 BGR `images` [None, 128, 64, 3] -> float32 `features`."""
+    """target: a GraphDef of constants, deep_sort_graph's images -> features."""
     with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(tf.uint8, [None, *net_def.IMAGE_SHAPE], name="images")
-        features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
-        tf.identity(features, name="features")
+        deep_sort_graph()
         with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
             checkpoints.restore_trunk(sess, checkpoint)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(

@@ -53,9 +53,17 @@ def random_run_id():
     return "".join(random.SystemRandom().choice(string.ascii_lowercase + string.digits) for _ in range(6))
 
 
+def optional_checkpoint(path, flag):
+    return checkpoints.resolve(path, flag) if path else None
+
+
 def train(adapter, args):
     data = read_training_data(adapter, args.dataset_dir)
     input_pipeline.check_batch_size(args.batch_size, data.train.num_ids, args.dataset_dir)
+    if args.restore_path and args.warm_start_path:
+        raise UsageError("--warm_start_path: give it or --restore_path, not both")
+    start = checkpoints.Start(optional_checkpoint(args.restore_path, "--restore_path"),
+                              optional_checkpoint(args.warm_start_path, "--warm_start_path"))
     run_id = args.run_id or random_run_id()
     run_dir = run_safety.writable_folder(os.path.join(args.log_dir, run_id), "--log_dir")
     # One run per checkpoint folder; the kernel frees the lock of a killed run (SIGKILL too).
@@ -70,18 +78,19 @@ def train(adapter, args):
               f"last {schedule.keep_checkpoint_max} kept) and summaries in {run_dir}")
         print(f"{len(data.train.paths)} training images of {data.train.num_ids} identities "
               f"({data.num_classes} classes), batch {hyper.batch_size}, loss {hyper.loss_mode}", flush=True)
-        training.train(data, run_dir, hyper, schedule, chosen, config, args.restore_path)
+        training.train(data, run_dir, hyper, schedule, chosen, config, start)
+
 
 def evaluate(adapter, args):
-    if args.run_id is None:
-        raise UsageError("--run_id: required in eval mode (the training run to follow)")
     data = read_training_data(adapter, args.dataset_dir)
     if data.validation.num_ids < 2:
         raise UsageError(f"--dataset_dir={args.dataset_dir}: fewer than 2 validation identities")
-    run_safety.writable_folder(os.path.join(args.eval_log_dir, args.run_id), "--eval_log_dir")
-    evaluation.follow(os.path.join(args.log_dir, args.run_id), os.path.join(args.eval_log_dir, args.run_id),
-                      inference_config(args), data.validation, args.loss_mode, adapter.NUM_GALLERIES,
-                      args.eval_interval_secs, args.eval_once)
+    # Without --run_id the checkpoints are looked for in --log_dir itself and results go to --eval_log_dir.
+    run_dir, eval_dir = ((os.path.join(folder, args.run_id) if args.run_id else folder)
+                         for folder in (args.log_dir, args.eval_log_dir))
+    run_safety.writable_folder(eval_dir, "--eval_log_dir")
+    evaluation.follow(run_dir, eval_dir, inference_config(args), data.validation, args.loss_mode,
+                      adapter.NUM_GALLERIES, args.eval_interval_secs, args.eval_once)
 
 
 def export_features(adapter, args):
@@ -121,6 +130,8 @@ def main(adapter, argv=None):
     try:
         if not os.path.isdir(args.dataset_dir) and args.mode not in CHECKPOINT_ONLY:
             raise UsageError(f"--dataset_dir: {args.dataset_dir} is not a folder")
+        if args.warm_start_path and args.mode != "train":
+            raise UsageError(f"--warm_start_path: train mode only (this is {args.mode} mode)")
         MODES[args.mode](adapter, args)
         return 0
     except (UsageError, run_safety.RunSafetyError) as err:

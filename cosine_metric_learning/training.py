@@ -93,29 +93,30 @@ def weights_check(sess, graph):
     return weights_ok
 
 
-def train(data, run_dir, hyper, schedule, chosen, config, restore_path=None):
-    """Builds the graph, resumes or warm-starts, trains; the final checkpoint goes to run_dir."""
+def train(data, run_dir, hyper, schedule, chosen, config, start=checkpoints.Start()):
+    """Builds the graph, resumes, restores or warm-starts (start), trains; the final checkpoint goes to run_dir."""
     with run_safety.StopSignals() as stop:
         try:
-            return train_until_stopped(data, run_dir, hyper, schedule, chosen, config, restore_path, stop)
+            return train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, stop)
         except tf.errors.InvalidArgumentError as err:
             raise input_pipeline.decode_failure(data.train.paths, err) from None
 
 
-def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, restore_path, stop):
+def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, stop):
     graph = TrainingGraph(data.train, data.num_classes, hyper, chosen)
     with graph.graph.as_default(), tf.compat.v1.Session(config=config) as sess:
         saver = tf.compat.v1.train.Saver(max_to_keep=schedule.keep_checkpoint_max, save_relative_paths=True)
         timed = checkpoints.TimedSaver(saver, run_dir, schedule.save_interval_secs,
                                        weights_ok=weights_check(sess, graph))
         sess.run(graph.init)
-        resumed = checkpoints.resume_or_initialise(sess, saver, run_dir, restore_path)
+        source, in_run_dir = checkpoints.resume_or_initialise(sess, saver, run_dir, start)
         step = sess.run(graph.global_step)
-        if resumed:
-            print(f"resuming from {resumed} at step {step}")
-            timed.already_saved(step, resumed)
+        if source:
+            print(f"resuming from {source} at step {step}")
+        if in_run_dir:
+            timed.already_saved(step, in_run_dir)
         else:
-            timed.save(sess, step)  # a kill at any moment from now on can resume
+            timed.save(sess, step)  # in run_dir: a kill at any moment from now on can resume
         stop.stop_if_requested(step, lambda: timed.save(sess, step))
         if schedule.number_of_steps is not None and step >= schedule.number_of_steps:
             print(f"global step {step} of {schedule.number_of_steps}: nothing left to train")

@@ -75,6 +75,12 @@ def test_bad_flag_values(small_market):
                    "--restore_path: required")
     one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--mode=export",
                          f"--restore_path={small_market}"), "--restore_path: no checkpoint")
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--mode=freeze", "--restore_path=x",
+                         "--warm_start_path=x"), "--warm_start_path: train mode only")
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--restore_path=x",
+                         "--warm_start_path=x"), "--warm_start_path: give it or --restore_path, not both")
+    one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", f"--warm_start_path={small_market}"),
+                   "--warm_start_path: no checkpoint in folder")
 
 
 def test_mars_layout_and_names(small_mars, tmp_path):

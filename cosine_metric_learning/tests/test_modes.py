@@ -11,13 +11,15 @@ import tensorflow as tf
 from PIL import Image
 
 import checkpoints
+import readme
 import train_market1501
 import train_mars
 from conftest import SHORT_ARGS, SHORT_STEPS, call, value
 from nets.deep_sort import network_definition as net_def
 
-VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "ReadVariableOp", "AssignVariableOp",
-                "VarIsInitializedOp"}
+# Every op type of the frozen graph (no variables); README "freeze" says which TensorFlow versions have them.
+FROZEN_OPS = {"Placeholder", "Const", "Identity", "Cast", "ReverseV2", "RealDiv", "Mul", "AddV2", "Conv2D",
+              "BiasAdd", "FusedBatchNormV3", "Elu", "MaxPool", "Reshape", "MatMul", "Square", "Sum", "Sqrt"}
 
 
 def event_tags(folder):
@@ -53,7 +55,7 @@ def test_training_prints_what_the_launchers_read(short_run):
     assert any(tag.startswith("ball/scale") for tag in tags)  # kappa, the learned cosine-softmax scale
 
 
-def test_nothing_left_then_warm_start(short_run, small_market, tmp_path):
+def test_nothing_left_then_restore_then_warm_start(short_run, small_market, tmp_path):
     """Resume itself (Ctrl-C, a moved folder, a damaged checkpoint) is in test_never_lose.py."""
     shutil.copytree(short_run[0] / "short", tmp_path / "short")
     args = [f"--dataset_dir={small_market}", f"--log_dir={tmp_path}", *SHORT_ARGS]
@@ -61,18 +63,34 @@ def test_nothing_left_then_warm_start(short_run, small_market, tmp_path):
     assert status == 0 and f"resuming from {tmp_path}/short/model.ckpt-{SHORT_STEPS} at step {SHORT_STEPS}" in out
     assert "nothing left to train" in out and "Final Performance images/sec : NA" in out
 
-    status, out, err = call(train_market1501, *args, "--run_id=warm", "--number_of_steps=1",
+    # --restore_path, as in the original: every variable, step included; that run goes on in a new folder.
+    source = tf.train.latest_checkpoint(str(short_run[0] / "short"))
+    status, out, err = call(train_market1501, *args, "--run_id=restored", f"--number_of_steps={SHORT_STEPS + 1}",
                             f"--restore_path={short_run[0] / 'short'}")
     assert status == 0, err
+    assert f"resuming from {source} at step {SHORT_STEPS}\n" in out
+    assert re.findall(r"^step (\d+), ", out, re.M) == [str(SHORT_STEPS + 1)]
+    restored, before = (tf.train.load_checkpoint(p) for p in (str(tmp_path / f"restored/model.ckpt-{SHORT_STEPS}"),
+                                                              source))
+    for name in ("ball/mean_vectors", "ball/scale", "fc1/weights/Adam_1", "beta1_power", "global_step"):
+        np.testing.assert_array_equal(restored.get_tensor(name), before.get_tensor(name), err_msg=name)
+
+    # --warm_start_path: the network only; a new run from step 1 with a new classifier and optimizer.
+    status, out, err = call(train_market1501, *args, "--run_id=warm", "--number_of_steps=1",
+                            f"--warm_start_path={short_run[0] / 'short'}")
+    assert status == 0, err
     assert re.search(r"^initialised the network from \S+/short/model.ckpt-\d+$", out, re.M), out
-    warm, source = (tf.train.load_checkpoint(str(d)) for d in (tmp_path / "warm", short_run[0] / "short"))
-    # One Adam step moves every weight by at most about the learning rate (1e-2) from the restored one.
-    assert np.abs(warm.get_tensor("fc1/weights") - source.get_tensor("fc1/weights")).max() < 0.02
+    assert re.findall(r"^step (\d+), ", out, re.M) == ["1"]
+    warm = tf.train.load_checkpoint(str(tmp_path / "warm/model.ckpt-0"))
+    np.testing.assert_array_equal(warm.get_tensor("fc1/weights"), before.get_tensor("fc1/weights"))
+    assert not np.array_equal(warm.get_tensor("ball/mean_vectors"), before.get_tensor("ball/mean_vectors"))
+    assert warm.get_tensor("global_step") == 0 and not warm.get_tensor("fc1/weights/Adam_1").any()
 
 
-def test_eval_once_writes_precision_at_k(short_run, small_market, tmp_path):
+def test_eval_once_without_run_id_reads_log_dir(short_run, small_market, tmp_path):
+    """As in the original: without --run_id, eval follows --log_dir itself and writes to --eval_log_dir."""
     status, out, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
-                            f"--log_dir={short_run[0]}", f"--eval_log_dir={tmp_path}", "--run_id=short")
+                            f"--log_dir={short_run[0] / 'short'}", f"--eval_log_dir={tmp_path / 'short'}")
     assert status == 0, err
     assert out.startswith("device: ") and "inference" in out.splitlines()[0]
     assert f"(global step {SHORT_STEPS}), 10 galleries of 6 identities:" in out
@@ -97,10 +115,19 @@ def test_evaluate_test_runs_the_market_protocol(short_run, small_market):
     assert 0 <= rank1 <= rank5 <= 1 and 0 < rank_map <= 1
 
 
-def test_export_market_mat_files(short_run, small_market, tmp_path):
-    status, _, err = call(train_market1501, "--mode=export", f"--restore_path={short_run[0] / 'short'}",
-                          f"--dataset_dir={small_market}", f"--sdk_dir={tmp_path}")
+def readme_command(script, mode, **paths):
+    """The README's command (tests/readme.py), its data path and PATH_TO_CHECKPOINT filled in."""
+    replace = [("./Market-1501-v15.09.15/", paths.get("market")), ("./MARS-evaluation-master", paths.get("mars")),
+               ("PATH_TO_CHECKPOINT", paths.get("checkpoint"))]
+    return readme.command(script, mode, [pair for pair in replace if pair[1] is not None])
+
+
+def test_export_market_mat_files(short_run, small_market, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = call(train_market1501, *readme_command("train_market1501.py", "export", market=small_market,
+                                                            checkpoint=short_run[0] / "short"))
     assert status == 0, err
+    tmp_path = tmp_path / "Market-1501_baseline-v16.01.14"  # the README's --sdk_dir
     checkpoint = tf.train.latest_checkpoint(str(short_run[0] / "short"))
     for mat, subset in (("feat_test.mat", "bounding_box_test"), ("feat_query.mat", "query")):
         data = scipy.io.loadmat(tmp_path / mat)
@@ -136,11 +163,12 @@ def load_like_deep_sort_tf2(graph_def, batches):
 
 def test_freeze_loads_like_deep_sort(short_run, small_market, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, out, err = call(train_market1501, "--mode=freeze", f"--restore_path={short_run[0] / 'short'}")
+    status, out, err = call(train_market1501, *readme_command("train_market1501.py", "freeze",
+                                                              checkpoint=short_run[0] / "short"))
     assert status == 0, err
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((tmp_path / "market1501.pb").read_bytes())
-    assert not {n.op for n in graph_def.node} & VARIABLE_OPS
+    assert {n.op for n in graph_def.node} <= FROZEN_OPS  # README "freeze": the TensorFlow versions that load it
 
     folder = os.path.join(small_market, "bounding_box_test")
     names = sorted(os.listdir(folder))[:70]
@@ -155,12 +183,20 @@ def test_freeze_loads_like_deep_sort(short_run, small_market, tmp_path, monkeypa
 
 def test_finalize_keeps_only_the_network(short_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, out, err = call(train_market1501, "--mode=finalize", f"--restore_path={short_run[0] / 'short'}",
-                            "--dataset_dir=/does/not/matter")
+    status, out, err = call(train_market1501, *readme_command("train_market1501.py", "finalize",
+                                                              checkpoint=short_run[0] / "short"))
     assert status == 0, err
     names = {name for name, _ in tf.train.list_variables(str(tmp_path / "market1501.ckpt"))}
     assert "fc1/weights" in names and "conv1_1/conv1_1/bn/moving_mean" in names
     assert not any(n.startswith("ball/") or "Adam" in n or n == "global_step" for n in names)
+    # The meta graph, as the original wrote it: import, restore, encode.
+    bgr = np.random.RandomState(0).randint(0, 256, (3, 128, 64, 3)).astype(np.uint8)
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session() as sess:
+        tf.compat.v1.train.import_meta_graph(str(tmp_path / "market1501.ckpt.meta")).restore(
+            sess, str(tmp_path / "market1501.ckpt"))
+        features = sess.run("features:0", {graph.get_tensor_by_name("images:0"): bgr})
+    expected = checkpoint_features(tf.train.latest_checkpoint(str(short_run[0] / "short")), bgr)
+    np.testing.assert_allclose(features, expected, atol=1e-5)
 
 
 @pytest.fixture
@@ -176,7 +212,7 @@ def test_mars_train_export_evaluate(mars_copy, tmp_path):
     assert status == 0, err
     assert "324 training images of 36 identities" in out and "loss triplet" in out
 
-    status, _, err = call(train_mars, "--mode=export", f"--dataset_dir={data}", f"--restore_path={log_dir / 'm'}")
+    status, _, err = call(train_mars, *readme_command("train_mars.py", "export", mars=data, checkpoint=log_dir / "m"))
     assert status == 0, err
     features = scipy.io.loadmat(data / "feat_test.mat")["features"]
     listed = (data / "info" / "test_name.txt").read_text().split()

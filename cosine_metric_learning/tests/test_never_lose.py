@@ -126,7 +126,8 @@ def test_a_checkpoint_of_another_model_is_one_line_in_every_mode(foreign_checkpo
     network = rf"\[Error\] {re.escape(foreign_checkpoint)} is not a checkpoint of this network: it holds 0 of its " \
               r"\d+ variables; first missing: conv1_1/\S+"
     cases = {
-        "warm start": [data, f"--log_dir={tmp_path}", "--run_id=warm", restore, *SHORT_ARGS],
+        "warm start": [data, f"--log_dir={tmp_path}", "--run_id=warm", f"--warm_start_path={foreign_checkpoint}",
+                       *SHORT_ARGS],
         "eval": ["--mode=eval", "--eval_once", data, f"--log_dir={os.path.dirname(folder)}", "--run_id=run",
                  f"--eval_log_dir={tmp_path}"],
         "export": ["--mode=export", data, restore, f"--sdk_dir={tmp_path / 'sdk'}"],
@@ -137,11 +138,14 @@ def test_a_checkpoint_of_another_model_is_one_line_in_every_mode(foreign_checkpo
     for mode, argv in cases.items():
         status, _, err = call(train_market1501, *argv)
         assert status == 1 and re.fullmatch(network + "\n", err) and len(err) < 320, (mode, err)
-    # Resuming a run folder that holds it: every variable of the training graph is looked for.
+    # Resuming a run folder that holds it, or --restore_path: every variable of the training graph is looked for.
+    run = rf"\[Error\] {re.escape(foreign_checkpoint)} is not a checkpoint of this training run: it holds 1 of its " \
+          r"\d+ variables; first missing: \S+"
     status, _, err = call(train_market1501, data, f"--log_dir={os.path.dirname(folder)}", "--run_id=run",
                           *SHORT_ARGS)
-    assert status == 1 and re.fullmatch(rf"\[Error\] {re.escape(foreign_checkpoint)} is not a checkpoint of this "
-                                        r"training run: it holds 1 of its \d+ variables; first missing: \S+\n", err), err
+    assert status == 1 and re.fullmatch(run + "\n", err), err
+    status, _, err = call(train_market1501, data, f"--log_dir={tmp_path}", "--run_id=restored", restore, *SHORT_ARGS)
+    assert status == 1 and re.fullmatch(run + r" \(--warm_start_path takes its network only\)\n", err), err
     assert not {"market1501.pb", "market1501.ckpt.index"} & set(os.listdir(tmp_path))
     assert numbers(folder) == [7]
 

@@ -105,5 +105,5 @@ def test_entry_script_as_a_user_runs_it(short_run, tmp_path):
     """train_mars.py itself (the launchers run train_market1501.py): finalize writes ./mars.ckpt."""
     proc = run_script("train_mars.py", "--mode=finalize", f"--restore_path={short_run[0] / 'short'}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith(f"wrote {tmp_path / 'mars.ckpt'} (network variables of ")
+    assert proc.stdout.startswith(f"wrote {tmp_path / 'mars.ckpt'} and {tmp_path / 'mars.ckpt.meta'} (network ")
     assert "fc1/weights" in {name for name, _ in tf.train.list_variables(str(tmp_path / "mars.ckpt"))}
