@@ -50,7 +50,8 @@ def wait_for_line(path, pattern, proc, timeout=600):
 
 def test_performance_launcher_sigterm_then_resume_in_a_moved_folder(model_copy, small_market, tmp_path):
     """SIGTERM to the launcher (a scheduler's stop): the script saves and exits 143, the launcher relays its
-    one line; the model folder is then moved and --resume=True continues from that checkpoint."""
+    one line; the model folder is then moved and a resume continues from that checkpoint, set up the
+    original way (variables edited at the top of the launcher, no arguments)."""
     log = model_copy / "test" / "output" / "0" / "train_0.log"
     proc = subprocess.Popen(["bash", "test/train_performance_1p.sh", f"--data_path={small_market}",
                              "--batch_size=16", "--steps=1000", "--save_interval_secs=3600"], cwd=model_copy,
@@ -73,8 +74,15 @@ def test_performance_launcher_sigterm_then_resume_in_a_moved_folder(model_copy, 
 
     moved = tmp_path / "moved" / model_copy.name
     shutil.move(str(model_copy), str(moved))
-    proc = run(["bash", "test/train_performance_1p.sh", f"--data_path={small_market}", "--batch_size=16",
-                f"--steps={stopped + 2}", "--resume=True"], cwd=moved)
+    # The launcher's documented other way: its variables edited at the top, then run with no arguments.
+    launcher = moved / "test" / "train_performance_1p.sh"
+    text = launcher.read_text()
+    for old, new in (('data_path=""', f'data_path="{small_market}"'), ("batch_size=128", "batch_size=16"),
+                     ("steps=100", f"steps={stopped + 2}\nresume=True")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    launcher.write_text(text)
+    proc = run(["bash", "train_performance_1p.sh"], cwd=moved / "test")
     result = contract.Run(str(moved), "train_performance_1p.sh", proc.stdout)
     assert contract.check(result, proc.returncode) == [], proc.stdout[-2000:] + proc.stderr[-2000:]
     assert result.summary["TrainAccuracy"] == "NA" and result.value("ActualFPS") > 0
