@@ -14,6 +14,10 @@ def warmup_steps(number_of_steps, start_step):
     return min(5, max(1, (number_of_steps - start_step) // 5))
 
 
+# What a run that timed no step prints (a resume that found nothing left, a run shorter than its warm-up):
+# both markers, so that the launchers' summary says NA rather than missing a value.
+NOT_MEASURED = ["Final Performance images/sec : NA", "Final Performance ms/step : NA"]
+
 class Throughput:
     """Images per second over the steps after the warm-up."""
 
@@ -32,7 +36,7 @@ class Throughput:
 
     def final_lines(self):
         if self.seconds <= 0:
-            return ["Final Performance images/sec : NA"]
+            return NOT_MEASURED
         return [f"Final Performance images/sec : {self.timed_steps * self.batch_size / self.seconds:.2f}",
                 f"Final Performance ms/step : {1000 * self.seconds / self.timed_steps:.2f}"]
 

@@ -120,7 +120,7 @@ def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, s
         stop.stop_if_requested(step, lambda: timed.save(sess, step))
         if schedule.number_of_steps is not None and step >= schedule.number_of_steps:
             print(f"global step {step} of {schedule.number_of_steps}: nothing left to train")
-            print("Final Performance images/sec : NA")
+            print("\n".join(reporting.NOT_MEASURED))
             return step
         writer = tf.compat.v1.summary.FileWriter(run_dir, sess.graph)
         reporter = reporting.StepReporter(writer, hyper.batch_size, schedule.log_every, tuple(losses.LOSSES))

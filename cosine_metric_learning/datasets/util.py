@@ -20,9 +20,17 @@ def list_jpegs(folder):
     return sorted(n for n in os.listdir(folder) if n.lower().endswith(".jpg"))
 
 
+def ends_like_a_jpeg(path):
+    """A complete JPEG ends with the end-of-image marker FF D9 (zero padding after it is allowed); a file cut
+    short, as an interrupted copy or download leaves it, does not. Reads only the file's last bytes."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.path.getsize(path) - 64))
+        return handle.read().rstrip(b"\x00").endswith(b"\xff\xd9")
+
+
 def check_image_sizes(paths, height, width, max_checked=None):
-    """Raises UsageError for the first image whose size is not width x height (header read only).
-    With max_checked, an evenly spaced sample of that many images is checked."""
+    """Raises UsageError for the first image whose size is not width x height (header read only) or that is
+    cut short (its last bytes). With max_checked, an evenly spaced sample of that many images is checked."""
     paths = list(paths)
     if max_checked is not None and len(paths) > max_checked:
         paths = paths[:: len(paths) // max_checked]
@@ -34,6 +42,8 @@ def check_image_sizes(paths, height, width, max_checked=None):
             raise UsageError(f"{path}: not a readable image ({err})") from None
         if size != (width, height):
             raise UsageError(f"{path}: image is {size[0]}x{size[1]} (width x height), expected {width}x{height}")
+        if not ends_like_a_jpeg(path):
+            raise UsageError(f"{path}: truncated JPEG (no end-of-image marker); copy the file again")
 
 
 def create_validation_split(labels, fraction=0.1, seed=1234):

@@ -40,6 +40,15 @@ def test_wrong_image_size(market_copy):
     one_error_line(*call(train_market1501, f"--dataset_dir={market_copy}"), name, "100x100", "64x128")
 
 
+def test_a_truncated_jpeg_is_named_before_training(market_copy):
+    """A file cut short (an interrupted copy) is found from its last bytes, whichever split it falls in."""
+    folder = market_copy / "bounding_box_train"
+    name = sorted(os.listdir(folder))[7]
+    data = (folder / name).read_bytes()
+    (folder / name).write_bytes(data[: len(data) // 2])
+    one_error_line(*call(train_market1501, f"--dataset_dir={market_copy}"), name, "truncated JPEG")
+
+
 def test_batch_size_not_divisible_by_four(small_market):
     one_error_line(*call(train_market1501, f"--dataset_dir={small_market}", "--batch_size=30"),
                    "--batch_size", "divisible by 4")
