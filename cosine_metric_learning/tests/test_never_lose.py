@@ -164,12 +164,15 @@ def test_unwritable_folders_are_one_line(short_run, small_market, tmp_path):
 
 
 def test_an_undecodable_jpeg_is_named(small_market, tmp_path):
-    """Headers intact (the size check passes), image data cut short: tf.data fails, the file is named."""
+    """Size header and end-of-image marker intact (the checks before training pass), a Huffman table whose
+    code counts add up to more than 256 (the decoder's 'bogus table'): tf.data fails, the file is named."""
     market = shutil.copytree(small_market, tmp_path / "market")
     folder = market / "bounding_box_train"
     for name in os.listdir(folder):
-        content = (folder / name).read_bytes()
-        (folder / name).write_bytes(content[:len(content) // 2])
+        content = bytearray((folder / name).read_bytes())
+        counts = content.index(b"\xff\xc4") + 5  # marker, 2 length bytes, table class/id, then 16 counts
+        content[counts:counts + 16] = b"\xff" * 16
+        (folder / name).write_bytes(bytes(content))
     status, _, err = call(train_market1501, f"--dataset_dir={market}", f"--log_dir={tmp_path}", "--run_id=run",
                           "--number_of_steps=2", *SHORT_ARGS)
     assert status == 1 and re.fullmatch(rf"\[Error\] {folder}/\d{{4}}_c\ds\d_\d{{6}}_\d\d\.jpg: not a decodable "
