@@ -24,11 +24,19 @@ def unusable_reason():
         return "the `ip` command (iproute2) is not installed"
     if os.geteuid() != 0:
         return "creating network namespaces needs root (CAP_SYS_ADMIN)"
+    # What Hosts needs, tried once: a namespace holding a bridge and a veth pair (a kernel or container may
+    # allow namespaces but not these devices).
     probe = f"zoo-probe-{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"`ip netns add` failed: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    steps = [["ip", "netns", "add", probe],
+             ["ip", "-n", probe, "link", "add", "br0", "type", "bridge"],
+             ["ip", "-n", probe, "link", "add", "a0", "type", "veth", "peer", "name", "b0"]]
+    try:
+        for step in steps:
+            made = subprocess.run(step, capture_output=True, text=True)
+            if made.returncode != 0:
+                return f"`{' '.join(step)}` failed: {made.stderr.strip()}"
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return None
 
 
