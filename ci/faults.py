@@ -425,10 +425,15 @@ class ModelHarness:
 
     # -- checks 2, 3 and the end of 1: moved folder, SIGTERM, the run's end ---------------------------------
     def partial_run(self):
-        """A resume killed right after it wrote a new checkpoint (a partial run with something to continue)."""
+        """A run killed right after it wrote a new checkpoint short of the end (a partial run with something to
+        continue): a resume, or a fresh run when the folder is within two saves of the end (on a fast machine
+        the resume would finish before it could be caught in the middle)."""
+        save_every = self.cfg.get("save_every", 2 * self.total / (self.kills + 1))
         before = self.checkpoint_floor("0")
-        launch = Launch(self, [], "0", resume=True)
-        wrote = launch.wait_for(lambda: self.checkpoint_floor("0") > before, self.run_time() * 1.5)
+        fresh = before + 2 * save_every >= self.total
+        before = 0 if fresh else before  # a fresh run writes its step-0 checkpoint first
+        launch = Launch(self, [], "0", resume=not fresh)
+        wrote = launch.wait_for(lambda: before < self.checkpoint_floor("0") < self.total, self.run_time() * 1.5)
         launch.kill()
         return self.checkpoint_floor("0") if wrote else before
 

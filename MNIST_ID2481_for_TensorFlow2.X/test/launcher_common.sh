@@ -264,6 +264,9 @@ finish_run() {
     local accuracy_key=$1 key
     TrainAccuracy=$2
     ActualLoss=$(tail -n 1 "$3")
+    if [ -z "$ActualLoss" ] && grep -q "nothing left to train" "$log"; then
+        ActualLoss=NA  # a resume of a finished run (e.g. in a moved folder, whose new log has no step line)
+    fi
     for key in TrainingTime ActualFPS TrainAccuracy ActualLoss; do
         [ -n "${!key}" ] || { echo "[Error] $launcher: no value for $key in $log"; exit 1; }
     done

@@ -30,6 +30,11 @@ ENTRY = textwrap.dedent("""\
         print("2026-12-01 00:00:00.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.")
         print("something broke")
         sys.exit(4)
+    if marker("finished"):
+        print("nothing left to train")
+        print("ms/step NA")
+        print("accuracy 0.75")
+        sys.exit(0)
     if marker("progress"):
         import time
         for step in (1, 2):
@@ -371,3 +376,13 @@ def test_progress_lines_reach_the_console_and_the_log_keeps_them(toy, tmp_path):
     assert [line for line in proc.stdout.splitlines() if line.startswith("[progress]")] == [
         "[progress] step 1/2 every 7", "[progress] step 2/2 every 7"]
     assert (toy / "test" / "output" / "0" / "train_0.log").read_text().count("[progress]") == 2
+
+
+def test_a_resume_with_nothing_left_to_train_reports_na(toy, tmp_path):
+    """A finished run resumed in a new folder logs no step line: ActualLoss is NA, not a launcher error."""
+    launcher(toy)
+    data = tmp_path / "data"
+    (data / "finished").write_text("x")
+    proc = run(toy, f"--data_path={data}", "--resume=True")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ["ActualLoss", "NA"] in summary(toy, "Toy_bs8_1p_acc")
