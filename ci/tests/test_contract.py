@@ -1,4 +1,5 @@
 """The contract checker accepts a conforming run and names what is wrong with a broken one."""
+import json
 import os
 import platform
 
@@ -20,7 +21,18 @@ def summary_lines(**override):
     return [f"{k} = {v}" for k, v in values.items() if v is not None]
 
 
-def make_run(tmp_path, lines=None, losses=(2.3, 1.5, 0.9, 0.25), stdout=FINAL, launcher="train_full_1p.sh"):
+def write_result(out, **override):
+    """The result.json a run whose summary is summary_lines() writes (run_report.write_result's keys)."""
+    record = {"model": NETWORK, "launcher": "train_full_1p.sh", "device": "cpu", "precision": "float32",
+              "batch_size": 8, "rank_size": 1, "steps": 40, "warmup_steps": 10, "ms_per_step": 79.6,
+              "images_per_sec": 8000 / 79.6, "accuracy_name": "held-out accuracy", "accuracy": 0.91,
+              "final_loss": 0.25, "e2e_seconds": 6.8}
+    record.update(override)
+    (out / "result.json").write_text(json.dumps(record))
+
+
+def make_run(tmp_path, lines=None, losses=(2.3, 1.5, 0.9, 0.25), stdout=FINAL, launcher="train_full_1p.sh",
+             **result):
     model = tmp_path / NETWORK
     out = model / "test" / "output" / "0"
     out.mkdir(parents=True)
@@ -28,6 +40,7 @@ def make_run(tmp_path, lines=None, losses=(2.3, 1.5, 0.9, 0.25), stdout=FINAL, l
     case = dict(line.split(" = ") for line in (lines or summary_lines()))["CaseName"]
     (out / f"{case}.log").write_text("\n".join(lines or summary_lines()) + "\n")
     (out / f"train_{case}_loss.txt").write_text("".join(f"{v}\n" for v in losses))
+    write_result(out, **result)
     return contract.Run(str(model), launcher, stdout)
 
 
@@ -57,7 +70,51 @@ def test_accuracy_na_allowed_in_perf_runs(tmp_path):
     perf_case = f"{NETWORK}_bs8_1p_perf"
     lines = summary_lines(CaseName=perf_case, TrainAccuracy="NA")
     stdout = FINAL.replace("0.91", "NA")
-    assert contract.check(make_run(tmp_path, lines, stdout=stdout, launcher="train_performance_1p.sh"), 0) == []
+    run = make_run(tmp_path, lines, stdout=stdout, launcher="train_performance_1p.sh", accuracy=None)
+    assert contract.check(run, 0) == []
+
+
+@pytest.mark.parametrize("override, reason", [
+    ({"images_per_sec": 120.0}, "is not batch_size 8 * 1000 / ms_per_step 79.6"),
+    ({"ms_per_step": 60.0, "images_per_sec": 8000 / 60}, "summary ActualFPS = 100.50 but result.json"),
+    ({"final_loss": 0.3}, "summary ActualLoss = 0.25 but result.json final_loss = 0.3"),
+    ({"accuracy": 91.0}, "accuracy 91.0 is not a fraction in 0..1"),
+    ({"accuracy": None}, "summary TrainAccuracy = 0.91 but result.json accuracy = None"),
+    ({"batch_size": 16, "images_per_sec": 16000 / 79.6}, "batch_size 16 is not the global batch 8 x 1"),
+    ({"steps": None, "model": None, "device": None}, None),
+])
+def test_summary_must_come_from_the_result_record(tmp_path, override, reason):
+    problems = contract.check(make_run(tmp_path, **override), 0)
+    if reason is None:
+        assert problems == []
+    else:
+        assert any(reason in p for p in problems), problems
+
+
+def test_missing_or_incomplete_result_record(tmp_path):
+    run = make_run(tmp_path)
+    record = json.loads(open(os.path.join(run.out_dir, "result.json")).read())
+    del record["warmup_steps"]
+    open(os.path.join(run.out_dir, "result.json"), "w").write(json.dumps(record))
+    assert contract.check(run, 0) == ["result.json lacks warmup_steps"]
+    os.remove(os.path.join(run.out_dir, "result.json"))
+    assert "no readable result record" in contract.check(run, 0)[0]
+
+
+def test_read_scalars_reads_tf1_and_tf2_event_files(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    writer = tf.summary.create_file_writer(str(tmp_path / "train"))
+    with writer.as_default():
+        for step in (1, 2):
+            tf.summary.scalar("loss", 1.0 / step, step=step)
+    writer.close()
+    graph = tf.Graph()
+    with graph.as_default():
+        legacy = tf.compat.v1.summary.FileWriter(str(tmp_path / "eval"), graph)
+        legacy.add_summary(tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="top1", simple_value=0.5)]), 3)
+        legacy.close()
+    assert contract.read_scalars(str(tmp_path)) == {"train": {"loss": [(1, 1.0), (2, 0.5)]},
+                                                    "eval": {"top1": [(3, 0.5)]}}
 
 
 def test_non_finite_loss_and_last_value(tmp_path):
@@ -101,8 +158,11 @@ def make_8p_run(tmp_path, ranks_with_logs, summary_rank):
     out = model / "test" / "output" / str(summary_rank)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{case}.log").write_text("\n".join(summary_lines(CaseName=case, RankSize="2", BatchSize="16",
-                                                               TrainAccuracy="NA")) + "\n")
+                                                               TrainingTime="318.41", TrainAccuracy="NA")) + "\n")
     (out / f"train_{case}_loss.txt").write_text("2.3\n0.25\n")
+    write_result(out, launcher="train_performance_8p.sh", batch_size=32, rank_size=2, ms_per_step=318.41,
+                 images_per_sec=32000 / 318.41,
+                 accuracy=None)
     return contract.Run(str(model), "train_performance_8p.sh", FINAL.replace("0.91", "NA"))
 
 

@@ -31,6 +31,9 @@
 #   finish_run ACC_KEY ACC LOSS_FILE
 #                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
 #                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
+#   finish_from_result ACC_KEY   the same from $out/result.json, the record the entry script wrote with
+#                                run_report.write_result (ms/step, images/sec, accuracy 0..1, final loss;
+#                                NA where the record has none). LOSS_FILE stays the model's own.
 # The model sets step_lines, an extended regex of its per-step log lines, left out of a failure's log tail.
 
 test_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -261,7 +264,7 @@ run_python() {
 }
 
 finish_run() {
-    local accuracy_key=$1 key
+    local key
     TrainAccuracy=$2
     ActualLoss=$(tail -n 1 "$3")
     if [ -z "$ActualLoss" ] && grep -q "nothing left to train" "$log"; then
@@ -271,12 +274,39 @@ finish_run() {
         [ -n "${!key}" ] || { echo "[Error] $launcher: no value for $key in $log"; exit 1; }
     done
     E2ETrainingTime=$(($(date +%s) - start_time))
+    write_summary "$1"
+}
+
+# $out/$CaseName.log (the contract's keys, in order) and the final block on stdout.
+write_summary() {
     printf '%s\n' "Network = $Network" "RankSize = $RANK_SIZE" "BatchSize = $BatchSize" \
         "DeviceType = $(uname -m)" "CaseName = $CaseName" "ActualFPS = $ActualFPS" \
-        "TrainingTime = $TrainingTime" "$accuracy_key = $TrainAccuracy" "ActualLoss = $ActualLoss" \
+        "TrainingTime = $TrainingTime" "$1 = $TrainAccuracy" "ActualLoss = $ActualLoss" \
         "E2ETrainingTime = $E2ETrainingTime" >"$out/$CaseName.log"
     printf '%s\n' "------------------ Final result ------------------" \
         "Final Performance images/sec : $ActualFPS" \
         "Final Train Accuracy : $TrainAccuracy" \
         "E2E Training Duration sec : $E2ETrainingTime"
+}
+
+# The summary's values from the run's result.json, NA where a value is null (a perf run's accuracy, a resume
+# that found nothing left to train). The original key names and formats: 2 decimals for rates, 4 for accuracy.
+finish_from_result() {
+    local record=$out/result.json values
+    [ -s "$record" ] || fail "the run wrote no result record $record" "$log"
+    values=$(python3 - "$record" 2>&1 <<'PY'
+import json, sys
+try:
+    with open(sys.argv[1]) as handle:
+        record = json.load(handle)
+    fields = [(record["ms_per_step"], "%.2f"), (record["images_per_sec"], "%.2f"), (record["accuracy"], "%.4f"),
+              (record["final_loss"], "%.6g")]
+except (OSError, ValueError, KeyError) as error:
+    sys.exit(f"unreadable ({error})")
+print(" ".join("NA" if value is None else form % value for value, form in fields))
+PY
+    ) || fail "$record: ${values:-unreadable}" "$log"
+    read -r TrainingTime ActualFPS TrainAccuracy ActualLoss <<<"$values"
+    E2ETrainingTime=$(($(date +%s) - start_time))
+    write_summary "$1"
 }

@@ -3,6 +3,7 @@
 Vendored: model tests use byte-identical copies (ci/vendored.toml); edit this file, then python ci/vendor.py sync.
 """
 import glob
+import json
 import math
 import os
 import platform
@@ -11,6 +12,8 @@ SUMMARY_KEYS_BEFORE = ["Network", "RankSize", "BatchSize", "DeviceType", "CaseNa
 ACCURACY_KEYS = ("TrainAccuracy", "Accuracy")
 SUMMARY_KEYS_AFTER = ["ActualLoss", "E2ETrainingTime"]
 NUMERIC_KEYS = ("RankSize", "BatchSize", "ActualFPS", "TrainingTime", "ActualLoss", "E2ETrainingTime")
+RESULT_KEYS = ("model", "launcher", "device", "precision", "batch_size", "rank_size", "steps", "warmup_steps",
+               "ms_per_step", "images_per_sec", "accuracy_name", "accuracy", "final_loss", "e2e_seconds")
 FINAL_BLOCK = ("------------------ Final result ------------------", "Final Performance images/sec :",
                "Final Train Accuracy :", "E2E Training Duration sec :")
 
@@ -28,6 +31,7 @@ class Run:
         self.device_id = device_id
         self.summary = {}
         self.losses = []
+        self.result = {}
 
     @property
     def network(self):
@@ -54,6 +58,11 @@ def to_number(text):
         return float(text)
     except (TypeError, ValueError):
         return None
+
+
+def same(a, b):
+    """Equal as printed: the logs and the summary round differently (4 decimals, 6 significant digits)."""
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-4)
 
 
 def last_rank_folder(model_dir):
@@ -139,7 +148,7 @@ def check_loss_file(run):
         return [f"{name} is empty"]
     if any(v is None or not math.isfinite(v) for v in run.losses):
         return [f"{name} holds a value that is not a finite number"]
-    if run.value("ActualLoss") is not None and not math.isclose(run.losses[-1], run.value("ActualLoss"), rel_tol=1e-6):
+    if run.value("ActualLoss") is not None and not same(run.losses[-1], run.value("ActualLoss")):
         return [f"ActualLoss {run.summary['ActualLoss']} is not the last value of {name}"]
     return []
 
@@ -158,6 +167,67 @@ def check_final_block(run):
     if to_number(values[2]) != run.value("E2ETrainingTime"):
         problems.append(f"final block duration {values[2]} != E2ETrainingTime {run.summary.get('E2ETrainingTime')}")
     return problems
+
+
+def check_result(run):
+    """result.json (run_report.write_result) in the reporting folder, and a summary built from it."""
+    path = os.path.join(run.out_dir, "result.json")
+    try:
+        with open(path) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError) as error:
+        return [f"no readable result record {path}: {error}"]
+    run.result = record
+    missing = [key for key in RESULT_KEYS if key not in record]
+    if missing:
+        return [f"result.json lacks {', '.join(missing)}"]
+    problems = []
+    accuracy = record["accuracy"]
+    if accuracy is not None and not 0.0 <= accuracy <= 1.0:
+        problems.append(f"result.json accuracy {accuracy} is not a fraction in 0..1")
+    if record["images_per_sec"] is not None and record["ms_per_step"]:
+        expected = record["batch_size"] * 1000.0 / record["ms_per_step"]
+        if not math.isclose(record["images_per_sec"], expected, rel_tol=1e-3):
+            problems.append(f"result.json images_per_sec {record['images_per_sec']} is not "
+                            f"batch_size {record['batch_size']} * 1000 / ms_per_step {record['ms_per_step']}")
+    pairs = [("ActualFPS", "images_per_sec"), ("TrainingTime", "ms_per_step"), ("ActualLoss", "final_loss"),
+             (run.accuracy_key, "accuracy"), ("RankSize", "rank_size")]
+    for summary_key, record_key in pairs:
+        text, value = run.summary.get(summary_key), record[record_key]
+        if value is None:
+            agree = text == "NA"
+        else:
+            agree = to_number(text) is not None and same(to_number(text), value)
+        if not agree:
+            problems.append(f"summary {summary_key} = {text} but result.json {record_key} = {value}")
+    if record["batch_size"] != run.value("BatchSize") * run.value("RankSize"):
+        problems.append(f"result.json batch_size {record['batch_size']} is not the global batch "
+                        f"{run.summary['BatchSize']} x {run.summary['RankSize']}")
+    return problems
+
+
+def read_scalars(folder):
+    """{run: {tag: [(step, value), ...]}} of the TensorBoard event files under folder, where run is the event
+    file's folder relative to folder ("." for folder itself). Reads TF1 (simple_value) and TF2 (tensor)
+    scalars; TensorFlow is imported here only, so the launcher checks above stay light."""
+    import tensorflow as tf
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"), recursive=True)):
+        tags = runs.setdefault(os.path.relpath(os.path.dirname(path), folder), {})
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                if kind == "simple_value":
+                    number = value.simple_value
+                elif kind == "tensor":
+                    array = tf.make_ndarray(value.tensor)
+                    if array.ndim != 0 or array.dtype.kind not in "fiu":
+                        continue
+                    number = float(array)
+                else:
+                    continue
+                tags.setdefault(value.tag, []).append((event.step, number))
+    return runs
 
 
 def check_learning(run, min_accuracy=None, loss_must_fall=False):
@@ -190,5 +260,5 @@ def check(run, exit_code, min_accuracy=None, loss_must_fall=False):
         problems = check_rank_logs(run)
     if problems:
         return problems
-    return (check_loss_file(run) + check_final_block(run)
+    return (check_loss_file(run) + check_final_block(run) + check_result(run)
             + check_learning(run, min_accuracy, loss_must_fall))
