@@ -6,8 +6,8 @@ For every model (settings in ci/bench.toml) and precision mode it runs, in alter
 project, peer, ...: a change in the load of a shared machine hits both sides alike):
   project  <model>/test/<perf launcher> on the synthetic dataset of ci/datasets (the real on-disk format),
            --precision_mode=must_keep_origin_dtype (float32) or allow_mix_precision (the precision table:
-           bf16 on a CPU with avx512_bf16/amx_bf16, fp16 on a GPU, else float32); images/sec is the summary's
-           ActualFPS (steady state), the precision used is read from the training log's `device:` line
+           bf16 on a CPU with avx512_bf16/amx_bf16, fp16 on a GPU, else float32); images/sec and the precision
+           used are the run's own record (result.json: steady state, run_report's timing rule)
   peer     <model>/benchmarks/keras_peer.py through ci/peer_timing.py: Keras `fit` on tf.data, the same batch,
            input size and optimizer; float32, or in the mixed mode mixed_bfloat16 where the CPU has native
            bf16 (mixed_float16 on a GPU, float32 elsewhere), so that both sides compute in the same dtype
@@ -33,7 +33,7 @@ import tomllib
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from ci import contract, flops, smoke  # noqa: E402
+from ci import bench_infer, contract, flops, smoke  # noqa: E402
 from ci.canonical import zoo_precision  # noqa: E402
 from ci.matmul_roof import ROOF_RESULT  # noqa: E402
 from ci.peer_timing import PEER_RESULT  # noqa: E402
@@ -45,7 +45,8 @@ RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 # The launchers write to test/output/<this device number>, apart from a user's runs in output/0.
 DEVICE_ID = os.environ.get("BENCH_DEVICE_ID", "6")
 # What a run computed in -> the roof it is compared with.
-ROOF_DTYPE = {"float32": "float32", "bfloat16 mixed": "bfloat16", "float16 mixed": "float16",
+ROOF_DTYPE = {"float32": "float32", "bfloat16 mixed": "bfloat16", "float16 mixed": "float16", "bfloat16": "bfloat16",
+              "float16": "float16",
               "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 COLUMNS = ("model", "mode", "batch", "project img/s", "project dtype", "peer img/s", "peer dtype",
            "project/peer", "project % roof", "peer % roof", "project peak MB", "peer peak MB")
@@ -118,8 +119,9 @@ def run_project(model, cfg, mode, round_no, work_dir):
                                       cfg.get("timeout", 900))
     run = contract.Run(model_dir, launcher, read(stdout_path), DEVICE_ID)
     problems = contract.check(run, code)
-    result = {"side": "project", "images_per_sec": contract.to_number(run.summary.get("ActualFPS")),
-              "precision": smoke.precision_used(os.path.join(run.out_dir, f"train_{DEVICE_ID}.log")),
+    record = run.result  # result.json, read by the contract check
+    result = {"side": "project", "images_per_sec": record.get("images_per_sec"),
+              "precision": record.get("precision") or "-",
               "seconds": round(seconds, 1), "peak_rss_mb": round(rss, 1), "exit_code": code,
               "problems": problems, "outputs": os.path.relpath(keep, REPO)}
     keep_launcher_output(model_dir, keep)
@@ -154,6 +156,43 @@ def run_peer(model, cfg, mode, round_no, work_dir, precision):
     return {"side": "peer", "images_per_sec": rate, "precision": precision, "seconds": round(seconds, 1),
             "peak_rss_mb": round(rss, 1), "exit_code": code, "problems": problems,
             "outputs": os.path.relpath(keep, REPO)}
+
+
+def run_inference(model, cfg, training_results, modes, rounds, work_dir, quick, peer_precisions):
+    """Exports the model's last good training run, then times graph and peer in alternating rounds per mode."""
+    infer = cfg["infer"]
+    keep = os.path.join(work_dir, "runs", model, "infer")
+    shutil.rmtree(keep, ignore_errors=True)
+    os.makedirs(keep)
+    run_output = bench_infer.last_good_output(training_results, model)
+    base = {"model": model, "side": "project", "batch": infer["batch"], "ms_per_batch": None}
+    if run_output is None:
+        return [dict(base, mode=modes[0], precision="-", problems=["no training run passed: nothing to export"])]
+    export_log = os.path.join(keep, "export.log")
+    code, _, _ = run_measured(bench_infer.export_command(infer, os.path.join(REPO, model),
+                                                         os.path.join(REPO, run_output), keep),
+                              keep, child_env(), export_log, cfg.get("timeout", 900))
+    if code:
+        return [dict(base, mode=modes[0], precision="-", problems=[f"export exited {code} (log: {export_log})"])]
+    results = []
+    for round_no in range(1, rounds + 1):
+        for mode in modes:
+            policy = peer_precisions[mode]
+            for side, path, precision in (("project", os.path.join(keep, infer["graph"]),
+                                           bench_infer.GRAPH_PRECISION[policy]),
+                                          ("peer", os.path.join(REPO, model, "benchmarks", "keras_peer.py"),
+                                           policy)):
+                log_path = os.path.join(keep, f"{mode}-r{round_no}-{side}.log")
+                code, _, _ = run_measured(bench_infer.timing_command(infer, side, path, precision, quick), REPO,
+                                          child_env(cfg.get("peer_env")), log_path, cfg.get("timeout", 900))
+                found = bench_infer.parse_result(read(log_path))
+                problems = [] if code == 0 and found else [f"{side} exited {code} without a result (log: {log_path})"]
+                results.append(dict(base, side=side, mode=mode, round=round_no, precision=precision,
+                                    ms_per_batch=found and found["ms_per_batch"], problems=problems))
+                print(f"  {model} inference {mode} round {round_no} {side}: "
+                      f"{fmt(found and found['ms_per_batch'])} ms/batch of {infer['batch']} ({precision}), "
+                      f"{'ok' if not problems else 'FAIL: ' + problems[0]}", flush=True)
+    return results
 
 
 def measure_roof(quick, work_dir):
@@ -220,7 +259,7 @@ def table_rows(rows):
              fmt(r["peer"]["peak_rss_mb"], 0)] for r in rows]
 
 
-def markdown(info, roof, rows, settings_line):
+def markdown(info, roof, rows, settings_line, infer_rows):
     flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["cpu_flags"].items())
     roofs = ", ".join(f"{d} {g:,.1f}" for d, g in roof["gflops"].items())
     lines = [f"# Zoo benchmark, {info['date']}", "",
@@ -229,11 +268,13 @@ def markdown(info, roof, rows, settings_line):
              f"Matmul roof ({roof['size']}x{roof['size']}, GFLOP/s): {roofs}.", f"Settings: {settings_line}.",
              "", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
-    lines += ["", "images/sec: mean over the rounds (project: the launcher's steady-state ActualFPS; peer: Keras fit "
+    lines += ["", "images/sec: mean over the rounds (project: the steady-state images/sec of the run's result.json; peer: Keras fit "
               "after 3 warm-up steps on in-memory synthetic images); project/peer: ratio of the summed rates of "
               "the alternating rounds; % roof: images/sec x training FLOPs per image (ci/flops.py: 3 x forward "
               "conv/dense MACs x 2) over the matmul roof of the dtype the run computed in; peak MB: ru_maxrss "
               "of the run's process tree."]
+    if infer_rows:
+        lines += ["", "## Inference", ""] + bench_infer.markdown_lines(infer_rows, fmt)
     return "\n".join(lines) + "\n"
 
 
@@ -245,6 +286,8 @@ def main(argv=None):
                         help="float32, the mixed mode (bf16 on CPU, fp16 on GPU; bf16 and fp16 are one mode), "
                              "or both")
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the pipeline, not the speed")
+    parser.add_argument("--no_inference", action="store_true",
+                        help="training only (by default models with an infer table are also timed at inference)")
     parser.add_argument("--config", default=os.path.join(REPO, "ci", "bench.toml"))
     parser.add_argument("--work_dir", default=os.path.join(REPO, "ci", "work", "bench"))
     args = parser.parse_args(argv)
@@ -279,19 +322,27 @@ def main(argv=None):
         print(f"  {model} {mode} round {round_no} {side}: {fmt(result['images_per_sec'])} images/sec "
               f"({result['precision']}), {result['peak_rss_mb']:.0f} MB, {result['seconds']:.0f} s, {state}",
               flush=True)
+    infer_results = []
+    peer_precisions = {mode: peer_precision(mode, info["device"], flag_set) for mode in modes}
+    for model in models:
+        if "infer" in settings[model] and not args.no_inference:
+            infer_results += run_inference(model, settings[model], results, modes, rounds, args.work_dir, args.quick,
+                                           peer_precisions)
     rows = summarise(results, settings, roof["gflops"])
+    infer_rows = bench_infer.rows(infer_results)
     settings_line = f"{'quick' if args.quick else 'full'} runs, {rounds} round(s), ci/bench.toml"
-    text = markdown(info, roof, rows, settings_line)
+    text = markdown(info, roof, rows, settings_line, infer_rows)
     out_dir = os.path.dirname(args.work_dir)
     with open(os.path.join(out_dir, "bench.md"), "w") as handle:
         handle.write(text)
     with open(os.path.join(out_dir, "bench.json"), "w") as handle:
         json.dump({"machine": info, "roof": roof, "quick": args.quick, "rounds": rounds,
-                   "flops_rule": flops.__doc__.split("\n\n")[1].replace("\n", " "), "rows": rows, "runs": results},
+                   "flops_rule": flops.__doc__.split("\n\n")[1].replace("\n", " "), "rows": rows, "runs": results,
+                   "inference_rows": infer_rows, "inference_runs": infer_results},
                   handle, indent=1)
     print(text)
-    failed = [r for r in results if r["problems"]]
-    print(f"bench: {len(results) - len(failed)} runs ok, {len(failed)} failed; table in "
+    failed = [r for r in results + infer_results if r["problems"]]
+    print(f"bench: {len(results) + len(infer_results) - len(failed)} runs ok, {len(failed)} failed; table in "
           f"{os.path.join(out_dir, 'bench.md')}, data in {os.path.join(out_dir, 'bench.json')}")
     return 1 if failed else 0
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ci import bench, flops, peer_timing
+from ci import bench, bench_infer, flops, infer_timing, peer_timing
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -90,7 +90,7 @@ def test_summary_ratio_roof_share_table_and_json():
             "cpu_flags": {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False},
             "tf_version": "2.21.0", "TF_ENABLE_ONEDNN_OPTS": "unset"}
     roof = {"size": 1024, "gflops": {"float32": 100.0, "bfloat16": 50.0}}
-    text = bench.markdown(info, roof, rows, "quick runs")
+    text = bench.markdown(info, roof, rows, "quick runs", [])
     lines = text.splitlines()
     header = lines.index("| " + " | ".join(bench.COLUMNS) + " |")
     assert lines[header + 1] == "|" + " --- |" * len(bench.COLUMNS)
@@ -105,6 +105,56 @@ def test_a_failed_round_gives_no_ratio():
     results = [run(model, "mixed", "project", None, "-", 10.0), run(model, "mixed", "peer", 400.0, "float32", 600.0)]
     row = bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0})[0]
     assert row["ratio"] is None and bench.table_rows([row])[0][7] == "-"
+
+
+def infer_run(mode, side, ms, precision, round_no=1):
+    return {"model": "cosine_metric_learning", "mode": mode, "side": side, "round": round_no, "batch": 32,
+            "ms_per_batch": ms, "precision": precision, "problems": []}
+
+
+def test_inference_rows_latency_ratio_and_table():
+    results = [infer_run("float32", "project", 20.0, "float32"), infer_run("float32", "peer", 30.0, "float32"),
+               infer_run("float32", "project", 40.0, "float32", 2), infer_run("float32", "peer", 60.0, "float32", 2),
+               infer_run("mixed", "project", None, "bfloat16"), infer_run("mixed", "peer", 10.0, "mixed_bfloat16")]
+    float32, mixed = bench_infer.rows(results)
+    assert float32["project"]["ms_per_batch"] == pytest.approx(30.0)
+    assert float32["project"]["images_per_sec"] == pytest.approx(32 * 1000 / 30.0)
+    assert float32["ratio"] == pytest.approx(45.0 / 30.0)  # peer latency over project latency: > 1 is faster
+    assert mixed["ratio"] is None and mixed["project"]["precision"] == "-"
+    lines = bench_infer.markdown_lines([float32], bench.fmt)
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == ["cosine_metric_learning", "float32", "32", "30.00", "1,066.67", "float32", "45.00", "711.11",
+                     "float32", "1.50"]
+
+
+def test_inference_commands_from_the_config():
+    import tomllib
+
+    with open(os.path.join(REPO, "ci", "bench.toml"), "rb") as handle:
+        config = tomllib.load(handle)
+    infer = config["LeNet_ID0127_for_TensorFlow"]["infer"]
+    export = bench_infer.export_command(infer, "/m", "/r", "/o")
+    assert export[1:] == ["/m/LeNet_frozen_graph.py", "--ckpt_path=/r/ckpt_npu", "--output_path=/o/lenet.pb"]
+    graph = bench_infer.timing_command(infer, "graph", "/o/lenet.pb", "bfloat16", quick=True)
+    assert graph[2:] == ["graph", "/o/lenet.pb", "--shape=784", "--batch=64", f"--steps={bench_infer.QUICK_STEPS}",
+                         "--precision=bfloat16", "--input=input_image:0", "--output=predictions:0", "--dtype=float32"]
+    peer = bench_infer.timing_command(infer, "peer", "/p.py", "float32", quick=False)
+    assert peer[2:] == ["peer", "/p.py", "--shape=28,28,1", "--batch=64", "--steps=300", "--precision=float32"]
+    for model, cfg in config.items():  # every deployed graph the issue names is timed
+        if model != "MNIST_ID2481_for_TensorFlow2.X":
+            assert {"export", "graph", "input", "output", "shape", "batch", "steps"} <= set(cfg["infer"]), model
+    assert config["cosine_metric_learning"]["infer"]["batch"] == 32  # deep_sort's batch
+
+
+def test_inference_timing_leaves_the_warmup_out():
+    calls = []
+    ms, seconds = infer_timing.time_calls(lambda: calls.append(1), 3)
+    assert len(calls) == infer_timing.WARMUP_CALLS + 3 and len(seconds) == 3
+    assert ms == pytest.approx(1000 * sum(seconds) / 3)
+    assert infer_timing.result(25.0, 32, "float32")["images_per_sec"] == pytest.approx(1280.0)
+    assert bench_infer.parse_result("noise\n" + infer_timing.INFER_RESULT + '{"ms_per_batch": 2.0}\n') == {
+        "ms_per_batch": 2.0}
+    assert bench_infer.parse_result("no result") is None
 
 
 def test_gpu_check_without_a_gpu_says_so_and_passes(tmp_path):

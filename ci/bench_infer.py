@@ -1,0 +1,78 @@
+"""The inference half of the zoo benchmark (ci/bench.py): the graph users deploy against the Keras peer.
+
+For a model whose ci/bench.toml table has an `infer` table, after its training rounds: the model's own export
+script freezes the checkpoint of the benchmark's last successful training run (the deployed artefact: LeNet's
+frozen graph, AlexNet's and MobileNetV1's frozen .pb, cosine's market1501.pb at deep_sort's batch of 32), then
+ci/infer_timing.py times it and the peer's tf.function forward pass in alternating rounds, in each precision
+mode: float32, and the mixed mode as the precision table has it (bf16 graph rewrite and mixed_bfloat16 on a CPU
+with native bf16, fp16 on a GPU, float32 elsewhere).
+"""
+import json
+import os
+import re
+import sys
+
+from ci.infer_timing import INFER_RESULT, WARMUP_CALLS
+
+# The peer's Keras policy -> the graph rewrite of the same precision.
+GRAPH_PRECISION = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+COLUMNS = ("model", "mode", "batch", "project ms/batch", "project img/s", "project dtype", "peer ms/batch",
+           "peer img/s", "peer dtype", "project/peer")
+QUICK_STEPS = 5
+
+
+def export_command(cfg, model_dir, run_output, export_dir):
+    values = {"python": sys.executable, "model": model_dir, "run": run_output, "out": export_dir}
+    return [part.format(**values) for part in cfg["export"]]
+
+
+def last_good_output(results, model):
+    """The output folder of the model's last training run that passed, or None."""
+    runs = [r for r in results if r["model"] == model and r["side"] == "project" and not r["problems"]]
+    return os.path.join(runs[-1]["outputs"], "output") if runs else None
+
+
+def parse_result(log_text):
+    found = re.search("^" + INFER_RESULT + "(.*)$", log_text, re.M)
+    return json.loads(found.group(1)) if found else None
+
+
+def timing_command(cfg, side, path, precision, quick):
+    steps = QUICK_STEPS if quick else cfg["steps"]
+    shape = cfg["shape"] if side == "graph" else cfg.get("peer_shape", cfg["shape"])
+    command = [sys.executable, os.path.join("ci", "infer_timing.py"), side, path,
+               "--shape=" + ",".join(str(n) for n in shape), f"--batch={cfg['batch']}", f"--steps={steps}",
+               f"--precision={precision}"]
+    if side == "graph":
+        command += [f"--input={cfg['input']}", f"--output={cfg['output']}", f"--dtype={cfg.get('dtype', 'float32')}"]
+    return command
+
+
+def rows(results):
+    """One row per (model, mode): mean latency and images/sec of each side over its rounds."""
+    table = []
+    for model, mode in dict.fromkeys((r["model"], r["mode"]) for r in results):
+        row = {"model": model, "mode": mode}
+        for side in ("project", "peer"):
+            runs = [r for r in results if (r["model"], r["mode"], r["side"]) == (model, mode, side) and r["ms_per_batch"]]
+            ms = sum(r["ms_per_batch"] for r in runs) / len(runs) if runs else None
+            row["batch"] = next((r["batch"] for r in runs), None)
+            row[side] = {"ms_per_batch": ms, "images_per_sec": row["batch"] * 1000.0 / ms if ms else None,
+                         "precision": "/".join(sorted({r["precision"] for r in runs})) or "-"}
+        both = row["project"]["ms_per_batch"] and row["peer"]["ms_per_batch"]
+        row["ratio"] = row["peer"]["ms_per_batch"] / row["project"]["ms_per_batch"] if both else None
+        table.append(row)
+    return table
+
+
+def markdown_lines(table, fmt):
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for r in table:
+        cells = [r["model"], r["mode"], str(r["batch"]), fmt(r["project"]["ms_per_batch"]),
+                 fmt(r["project"]["images_per_sec"]), r["project"]["precision"], fmt(r["peer"]["ms_per_batch"]),
+                 fmt(r["peer"]["images_per_sec"]), r["peer"]["precision"], fmt(r["ratio"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + ["", f"Inference: mean latency of one batch over the timed calls after {WARMUP_CALLS} warm-up calls "
+                        "(ci/infer_timing.py), the same synthetic batch on both sides; project: the model's "
+                        "exported frozen graph in a Session; peer: the Keras peer's forward pass in tf.function "
+                        "(training=False); project/peer: peer latency over project latency."]
