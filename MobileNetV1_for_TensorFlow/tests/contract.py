@@ -190,14 +190,17 @@ def check_result(run):
         if not math.isclose(record["images_per_sec"], expected, rel_tol=1e-3):
             problems.append(f"result.json images_per_sec {record['images_per_sec']} is not "
                             f"batch_size {record['batch_size']} * 1000 / ms_per_step {record['ms_per_step']}")
-    pairs = [("ActualFPS", "images_per_sec"), ("TrainingTime", "ms_per_step"), ("ActualLoss", "final_loss"),
-             (run.accuracy_key, "accuracy"), ("RankSize", "rank_size")]
-    for summary_key, record_key in pairs:
+    # The launcher prints rates and ms with 2 decimals and the accuracy with 4 (finish_from_result).
+    pairs = [("ActualFPS", "images_per_sec", 2), ("TrainingTime", "ms_per_step", 2), ("ActualLoss", "final_loss", None),
+             (run.accuracy_key, "accuracy", 4), ("RankSize", "rank_size", None)]
+    for summary_key, record_key, decimals in pairs:
         text, value = run.summary.get(summary_key), record[record_key]
+        number = to_number(text)
         if value is None:
             agree = text == "NA"
         else:
-            agree = to_number(text) is not None and same(to_number(text), value)
+            agree = number is not None and (same(number, value) or
+                                            decimals is not None and abs(number - value) <= 0.5001 * 10 ** -decimals)
         if not agree:
             problems.append(f"summary {summary_key} = {text} but result.json {record_key} = {value}")
     if record["batch_size"] != run.value("BatchSize") * run.value("RankSize"):

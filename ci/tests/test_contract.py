@@ -91,6 +91,13 @@ def test_summary_must_come_from_the_result_record(tmp_path, override, reason):
         assert any(reason in p for p in problems), problems
 
 
+def test_slow_rates_agree_as_the_launcher_rounds_them(tmp_path):
+    lines = summary_lines(ActualFPS="0.81", TrainingTime="9867.38")
+    stdout = FINAL.replace("100.50", "0.81")
+    assert contract.check(make_run(tmp_path, lines, stdout=stdout, ms_per_step=9867.38, images_per_sec=8000 / 9867.38),
+                          0) == []
+
+
 def test_missing_or_incomplete_result_record(tmp_path):
     run = make_run(tmp_path)
     record = json.loads(open(os.path.join(run.out_dir, "result.json")).read())
