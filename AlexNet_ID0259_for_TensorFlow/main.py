@@ -58,7 +58,7 @@ def parse(argv):
 def main(argv):
     start = time.time()
     args = parse(argv)
-    import tensorflow as tf
+    import tensorflow as tf  # only now: -h and a malformed flag answer without loading TensorFlow
 
     import run_safety
     import training_run
