@@ -7,17 +7,18 @@ and the centre 227x227 crops, each also mirrored: 10 files per photo, named
 main.py reads the result (--data_path=<output_path> or its parent) and still splits by source photo.
 On-the-fly augmentation in main.py makes this step optional.
 """
-import argparse
 import os
 import sys
 
 from PIL import Image
 
-import data_loader
-from model import INPUT_SIZE
+import cli
+import run_report
 
 
 def ten_crops(image):
+    import data_loader  # here, not at the top: main() parses the flags before TensorFlow loads
+    from model import INPUT_SIZE
     width, height = image.size
     scale = data_loader.RESIZE_SHORTER / min(width, height)
     image = image.resize((max(data_loader.RESIZE_SHORTER, round(width * scale)),
@@ -30,10 +31,11 @@ def ten_crops(image):
 
 
 def main(argv):
-    p = argparse.ArgumentParser(prog="data_preprocessor.py", description=__doc__.splitlines()[0])
+    p = cli.Parser(prog="data_preprocessor.py", description=__doc__.splitlines()[0])
     p.add_argument("--data_path", required=True)
     p.add_argument("--output_path", default=os.path.join("data", "data_preprocessed"))
     args = p.parse_args(argv)
+    import data_loader  # after the flags: TensorFlow comes with it
     try:
         entries, crops = data_loader.list_photos(args.data_path, skip_bad=True)
     except data_loader.DataError as err:
@@ -44,11 +46,13 @@ def main(argv):
         return 1
     target = os.path.join(args.output_path, "train")
     os.makedirs(target, exist_ok=True)
-    for path, _, key in entries:
+    progress = run_report.Progress(len(entries), unit="photo")
+    for done, (path, _, key) in enumerate(entries, 1):
         cls, photo = key.split(".")
         with Image.open(path) as img:
             for i, crop in enumerate(ten_crops(img.convert("RGB"))):
                 crop.save(os.path.join(target, f"{cls}.{int(photo):09d}{i}.jpg"), quality=95)
+        progress.update(done)
     print(f"wrote {10 * len(entries)} crops of {len(entries)} photos to {target}")
     return 0
 

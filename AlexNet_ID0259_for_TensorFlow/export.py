@@ -6,18 +6,13 @@ Writes <output_dir>/saved_model/ (tag `serve`, signature `serving_default`) and 
 (tensors images:0 -> probabilities:0, classes:0); their inputs and outputs are described in classifier.py.
 Mistakes are one '[Error] ...' line and exit status 1 (2 for a malformed flag).
 """
-import argparse
 import os
 import sys
 
+import cli
+
 FROZEN = "alexnet_frozen.pb"
 SAVED_MODEL = "saved_model"
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write(f"[Error] {self.prog}: {message}\n")
-        sys.exit(2)
 
 
 def add_checkpoint_flags(parser):
@@ -25,20 +20,21 @@ def add_checkpoint_flags(parser):
     parser.add_argument("--checkpoint_path", required=True,
                         help="a run folder as a launcher leaves it (test/output/0), its model/ folder, or a "
                              "checkpoint prefix (model/model.ckpt-<step>); the newest checkpoint that loads")
-    parser.add_argument("--pixels", choices=("unit", "raw"), default=None,
+    parser.add_argument("--pixels", choices=cli.PIXELS, default=None,
                         help="network input the run was trained with (default: as recorded in its history.json, "
                              "else unit)")
 
 
 def parse(argv):
-    p = Parser(prog="export.py", description=__doc__.splitlines()[0])
+    p = cli.Parser(prog="export.py", description=__doc__.splitlines()[0])
     add_checkpoint_flags(p)
     p.add_argument("--output_dir", default="export", help="where saved_model/ and alexnet_frozen.pb go (default ./export)")
     return p.parse_args(argv)
 
 
-def export(net, output_dir):
-    """Writes the SavedModel and the frozen graph of a classifier.Classifier; returns their paths."""
+def export(net, output_dir, progress):
+    """Writes the SavedModel and the frozen graph of a classifier.Classifier; returns their paths. progress:
+    a run_report.Progress over the export's stages (1 the checkpoint loaded, 2 the SavedModel, 3 the graph)."""
     import tensorflow as tf
 
     import classifier
@@ -52,11 +48,13 @@ def export(net, output_dir):
                                          signature_def_map={"serving_default": signature})
     builder.save()
     os.replace(partial, saved_model)
+    progress.update(2)
     graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
         net.sess, net.sess.graph.as_graph_def(), [classifier.PROBABILITIES, classifier.CLASSES])
     with open(frozen + ".tmp", "wb") as handle:
         handle.write(graph_def.SerializeToString())
     os.replace(frozen + ".tmp", frozen)
+    progress.update(3)
     return saved_model, frozen
 
 
@@ -64,7 +62,10 @@ def main(argv):
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import classifier
+    import run_report
     import run_safety
+    progress = run_report.Progress(3, unit="stage")  # each one takes seconds: 230 MB of weights
+    progress.update(0)
     try:
         for name in (SAVED_MODEL, FROZEN):
             if os.path.exists(os.path.join(args.output_dir, name)):
@@ -75,8 +76,9 @@ def main(argv):
     except run_safety.RunSafetyError as err:
         sys.stderr.write(f"[Error] {err}\n")
         return 1
+    progress.update(1)
     with net.sess:
-        saved_model, frozen = export(net, args.output_dir)
+        saved_model, frozen = export(net, args.output_dir, progress)
     print(f"exported {net.prefix} (--pixels={net.pixels})")
     print(f"SavedModel: {saved_model} (signature serving_default: images uint8 [N,H,W,3] RGB -> probabilities "
           "float32 [N,2] (cat, dog), classes int32 [N])")

@@ -11,8 +11,6 @@ NUM_CLASSES = 2
 WEIGHT_STDDEV = 0.01
 WEIGHT_DECAY = 5e-4
 KEEP_PROB = 0.5
-INITS = ("original", "scaled")  # see _initializer
-PIXELS = ("raw", "unit")  # see network_input
 # The original's values. The paper's "n = 5" neighbourhood is depth_radius 2 in TensorFlow's terms;
 # the original passed 5 (an 11-channel window) and this port keeps it.
 LRN = dict(depth_radius=5, bias=2.0, alpha=1e-4, beta=0.75)

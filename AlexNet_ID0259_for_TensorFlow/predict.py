@@ -10,13 +10,14 @@ that cannot be used, is one '[Error] ...' line and exit status 1 (2 for a malfor
 import os
 import sys
 
+import cli
 import export
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
 def parse(argv):
-    p = export.Parser(prog="predict.py", description=__doc__.splitlines()[0])
+    p = cli.Parser(prog="predict.py", description=__doc__.splitlines()[0])
     export.add_checkpoint_flags(p)
     p.add_argument("photos", nargs="+", help="photo files or folders of photos")
     return p.parse_args(argv)
@@ -41,8 +42,9 @@ def label_of(path):
     return data_loader.CLASSES.index(match.group(1).lower()) if match else None
 
 
-def classify(net, files, warn):
-    """[(file, class, probability of that class)] of the files that decode; warn(text) for the others."""
+def classify(net, files, warn, progress):
+    """[(file, class, probability of that class)] of the files that decode; warn(text) for the others.
+    progress: a run_report.Progress over the files."""
     import tensorflow as tf
 
     import data_loader
@@ -52,16 +54,18 @@ def classify(net, files, warn):
         decoded = tf.cond(tf.io.is_jpeg(contents), lambda: data_loader.decode_jpeg(contents),
                           lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
     results = []
-    for path in files:
+    progress.update(0)
+    for done, path in enumerate(files, 1):
         try:
             with open(path, "rb") as handle:
                 image = net.sess.run(decoded, {contents: handle.read()})
         except (OSError, tf.errors.OpError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else getattr(err, "message", err)
             warn(f"[Warning] skipping {path}: {str(reason).splitlines()[0]}")
-            continue
-        probabilities, classes = net.sess.run((net.probabilities, net.classes), {net.images: image[None]})
-        results.append((path, int(classes[0]), float(probabilities[0, classes[0]])))
+        else:
+            probabilities, classes = net.sess.run((net.probabilities, net.classes), {net.images: image[None]})
+            results.append((path, int(classes[0]), float(probabilities[0, classes[0]])))
+        progress.update(done)
     return results
 
 
@@ -70,6 +74,7 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import classifier
     import data_loader
+    import run_report
     import run_safety
     files = photo_files(args.photos)
     if not files:
@@ -81,7 +86,9 @@ def main(argv):
         sys.stderr.write(f"[Error] {err}\n")
         return 1
     with net.sess:
-        results = classify(net, files, lambda text: print(text, file=sys.stderr, flush=True))
+        # stdout is the answer, one line per photo: the progress lines go to stderr with the warnings.
+        progress = run_report.Progress(len(files), stream=sys.stderr, unit="photo")
+        results = classify(net, files, lambda text: print(text, file=sys.stderr, flush=True), progress)
     if not results:
         sys.stderr.write(f"[Error] none of the {len(files)} photos could be read\n")
         return 1

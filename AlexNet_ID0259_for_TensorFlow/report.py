@@ -1,5 +1,5 @@
-"""The training log's lines. The launchers (test/launcher_lib.sh) and the original's greps read the first
-three: keep their wording."""
+"""The training log's lines. The original's greps read the first three (the launcher's loss file the second,
+test/launcher_lib.sh): keep their wording."""
 
 
 def step(epoch, index, seconds, batch_size):
@@ -18,3 +18,9 @@ def epoch(test_accuracy, train_accuracy):
 def learning_rate_cut(value, window, min_gain):
     print(f"learning rate -> {value:g} (training accuracy less than {min_gain} points above the mean of the "
           f"{window} epochs before)")
+
+
+def speed(clock):
+    """The steady-state figures of run_report.StepClock, which result.json and the launcher's summary hold."""
+    print(f"steady state: {clock.ms_per_step:.2f} ms/step, {clock.images_per_sec:.2f} images/sec (global batch "
+          f"{clock.global_batch}; the first {clock.warmup_excluded} of {len(clock.seconds)} steps left out)")

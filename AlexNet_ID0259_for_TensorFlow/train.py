@@ -13,6 +13,7 @@ import tensorflow as tf
 import distributed
 import report
 import run_outputs
+import run_report
 import run_safety
 
 LR_EVERY = 10       # epochs: the rule runs after epochs 11, 21, 31, ... (the original's 0-based 10, 20, 30)
@@ -44,21 +45,25 @@ def learning_rate_after(epoch, lr, train_acc, min_gain=LR_MIN_GAIN):
 def evaluate(sess, net, batches):
     """(hits, images) over one pass of this worker's held-out images."""
     hits = seen = 0
-    for _ in range(batches):
+    progress = run_report.Progress(batches, unit="held-out batch")
+    for done in range(1, batches + 1):
         h, n = sess.run(net.held_out)
         hits, seen = hits + int(h), seen + int(n)
+        progress.update(done)
     return hits, seen
 
 
-def train(sess, net, plan, history, outputs, step, stop=None):
+def train(sess, net, plan, history, outputs, step, watch, stop=None):
     """Trains from global step `step` up to epoch plan.epochs, appending each epoch's figures to history
     (run_outputs.covered at that step: its epochs, and the figures of the current one so far when it was
-    stopped in mid-epoch). outputs: run_outputs.RunOutputs (after_epoch, save_point); stop: a
-    run_safety.StopSignals, asked after every step."""
+    stopped in mid-epoch). outputs: run_outputs.RunOutputs (after_epoch, save_point); watch: a watch.Watch
+    (step times, TensorBoard events); stop: a run_safety.StopSignals, asked after every step."""
     first = len(history["loss"]) + 1
     into = step - (history["steps"][-1] if history["steps"] else 0)  # steps of epoch `first` already trained
     partial = history["partial"] or {"losses": [], "hits": 0}
     total = max(1, (plan.epochs - first + 1) * plan.steps - into)
+    progress = run_report.Progress(total)
+    lr = net.learning_rate.get(sess)
     done = 0
     for epoch in range(first, plan.epochs + 1):
         index, losses, hits = (into, list(partial["losses"]), partial["hits"]) if epoch == first else (0, [], 0)
@@ -66,14 +71,18 @@ def train(sess, net, plan, history, outputs, step, stop=None):
         # An epoch always gets at least one step: one resumed past its end (a smaller --step) has figures then.
         while index < plan.steps or not losses:
             start = time.time()
-            _, loss, h = sess.run(net.step)
+            _, loss, cross_entropy, h = sess.run(net.step)
+            seconds = time.time() - start
             step, index, done = step + 1, index + 1, done + 1
-            report.step(epoch, index, time.time() - start, plan.batch_size)
+            watch.clock.add(seconds)  # the very figure the step line prints: the launcher's greps agree with it
+            report.step(epoch, index, seconds, plan.batch_size)
             run_safety.check_finite(step, loss=loss)
             losses.append(float(loss))
             hits += int(h)
             if index % plan.log_every == 0 or index >= plan.steps:
                 report.progress(done, total, loss)
+                watch.log_point(step, loss, cross_entropy, lr, hits / (len(losses) * plan.batch_size))
+            progress.update(done, loss=float(loss), images_per_sec=watch.clock.images_per_sec)
             if stop:
                 in_epoch = {**history, "partial": {"step": step, "losses": losses, "hits": hits}}
                 stop.stop_if_requested(step, functools.partial(outputs.save_point, sess, step, in_epoch))
@@ -85,20 +94,21 @@ def train(sess, net, plan, history, outputs, step, stop=None):
         history["test_acc"].append(100.0 * held_out_hits / max(held_out, 1.0))
         history["steps"].append(step)
         report.epoch(history["test_acc"][-1], train_acc)
-        lr = net.learning_rate.get(sess)
+        watch.epoch_end(step, history["test_acc"][-1] / 100.0)
         cut = learning_rate_after(epoch, lr, history["train_acc"])
         if cut != lr:
             net.learning_rate.set(sess, cut)
+            lr = cut
             history["lr_changed_at"] = epoch
             report.learning_rate_cut(cut, LR_EVERY - 1, LR_MIN_GAIN)
         outputs.after_epoch(sess, epoch, history)
     return history
 
 
-def run(net, plan, outputs, session_config, ranks=None, target=""):
-    """Opens the session, resumes from outputs (run_outputs.RunOutputs) and trains; returns the history.
-    ranks, target: several workers (distributed.py), which start from worker 0's weights. SIGTERM / SIGINT
-    end it after the current step with a checkpoint (run_safety.Stopped)."""
+def run(net, plan, outputs, session_config, watch, ranks=None, target=""):
+    """Opens the session, resumes from outputs (run_outputs.RunOutputs) and trains, timing the steps in watch
+    (watch.Watch); returns the history. ranks, target: several workers (distributed.py), which start from
+    worker 0's weights. SIGTERM / SIGINT end it after the current step with a checkpoint (run_safety.Stopped)."""
     with tf.compat.v1.Session(target, graph=net.graph, config=session_config) as sess, \
             run_safety.StopSignals() as stop:
         sess.run(net.init)
@@ -120,7 +130,8 @@ def run(net, plan, outputs, session_config, ranks=None, target=""):
             print(f"resuming from {where} at step {step}, after epoch {done}")
         print(f"training: {plan.steps} steps per epoch of batch {plan.batch_size}, epochs {done + 1}..{plan.epochs}, "
               f"learning rate {net.learning_rate.get(sess):g}")
-        train(sess, net, plan, history, outputs, step, stop)
+        train(sess, net, plan, history, outputs, step, watch, stop)
+        report.speed(watch.clock)
         if ranks:
             print(f"worker {ranks.index}: weights digest at end: {distributed.digest(sess.run(net.weights))}")
     return history

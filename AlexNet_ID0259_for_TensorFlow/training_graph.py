@@ -34,7 +34,7 @@ class Averaged(NamedTuple):
 class TrainingGraph(NamedTuple):
     graph: tf.Graph
     init: list            # variables and both iterators
-    step: tuple           # (train op, total loss with weight decay, hits in the batch)
+    step: tuple           # (train op, total loss with weight decay, cross-entropy alone, hits in the batch)
     global_step: tf.Variable  # steps trained since the start of the run: the checkpoints' numbers
     held_out: tuple       # (hits, images) of one held-out batch
     held_out_probabilities: tf.Tensor  # softmax of that batch: what export.py's graph must reproduce
@@ -75,7 +75,7 @@ def build(inputs, learning_rate, init, pixels, seed, ranks=None):
         return TrainingGraph(
             graph=graph,
             init=[tf.compat.v1.global_variables_initializer(), train_it.initializer, held_out_it.initializer],
-            step=(train_op, loss, _hits(logits, labels)),
+            step=(train_op, loss, xent, _hits(logits, labels)),
             global_step=global_step,
             held_out=(_hits(val_logits, val_labels), tf.size(val_labels)),
             held_out_probabilities=tf.nn.softmax(val_logits),

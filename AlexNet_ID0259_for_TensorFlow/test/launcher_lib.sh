@@ -43,7 +43,7 @@ set_main_args() {
         --val_photos="$val_photos" --skip_bad_photos="$skip_bad_photos" --cache_mb="$cache_mb" --log_every="$log_every" --mul_rank_size="$RANK_SIZE"
         --mul_device_id="$2" --collective_timeout="$collective_timeout" --precision_mode="$precision_mode"
         --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step"
-        --profiling="$profiling")
+        --profiling="$profiling" --launcher="$launcher")
 }
 
 if [ "$multi_worker" = True ]; then
@@ -58,12 +58,9 @@ else
     run_python main.py "$log" "${main_args[@]}"
 fi
 
-# The original's markers: per-step "epoch <e> step: <i> step_time <t> FPS <f>", every 20 steps
-# "progress : <p>%  loss :<l>", per epoch "test accuracy <a>". The first steps (graph warm-up) are left out
-# of the speed unless there are too few.
-TrainingTime=$(grep '^epoch [0-9]* step: ' "$log" | awk '{t[NR] = $6} END {s = (NR > 10) ? 6 : ((NR > 1) ? 2 : 1);
-    n = 0; sum = 0; for (i = s; i <= NR; i++) {sum += t[i]; n++} if (n) printf "%.2f", 1000 * sum / n}')
-ActualFPS=$(awk -v ms="$TrainingTime" -v bs="$batch" -v r="$RANK_SIZE" 'BEGIN {if (ms > 0) printf "%.2f", 1000 * bs * r / ms}')
+# The summary and the final block come from the run's result.json (finish_from_result): TrainingTime and
+# ActualFPS are the steady state of the step lines' "step_time" (run_report.StepClock), TrainAccuracy the last
+# held-out accuracy as a fraction. The loss file holds the loss of every "progress : <p>%  loss :<l>" line.
 loss_file=$out/${CaseName}_loss.txt
 grep -o 'loss :[^ ]*' "$log" | cut -d: -f2 >"$loss_file"
-finish_run TrainAccuracy "$(grep '^test accuracy ' "$log" | tail -n 1 | awk '{print $NF}')" "$loss_file"
+finish_from_result TrainAccuracy

@@ -89,6 +89,11 @@ def test_full_8p_launcher_two_workers_and_resume(model_copy, photos):
     assert (out / "0" / "model" / "model.ckpt-2.index").is_file() and (out / "0" / "acc.png").is_file()
     assert (out / "0" / "first_kernel_visualization" / "epoch_2.png").is_file()
     assert not glob.glob(str(out / "1" / "model*")) and not glob.glob(str(out / "1" / "*.png"))
+    # Every rank keeps its own record (global batch, global held-out accuracy); rank 0 alone writes events.
+    records = [json.loads((out / str(r) / "result.json").read_text()) for r in range(2)]
+    assert [r["batch_size"] for r in records] == [8, 8] and records[0]["accuracy"] == records[1]["accuracy"]
+    assert set(contract.read_scalars(str(out / "0"))) == {"train", "validation"}
+    assert contract.read_scalars(str(out / "1")) == {}
     assert len(json.loads((out / "1" / "history.json").read_text())["loss"]) == 2
 
 

@@ -1,11 +1,9 @@
 """export.py and predict.py in-process, on a tiny run trained on synthetic photos: the SavedModel and the frozen
 graph give the training graph's held-out probabilities; predict.py's accuracy on the held-out photos is the one the
-run reported; unusable checkpoints and photos are one line. (--help without TensorFlow: one cheap subprocess.)"""
+run reported; unusable checkpoints and photos are one line; both print progress lines. (--help without TensorFlow:
+test_cli.py.)"""
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,9 +14,10 @@ import export
 import main
 import model
 import predict
+import run_report
 import run_safety
 import train
-from conftest import MODEL_DIR
+import training_run
 
 HELD_OUT = 8
 
@@ -40,18 +39,21 @@ def trained(tmp_path_factory, photos):
         return hits, images
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train, "evaluate", evaluate)
-        history = main.run(main.parse([f"--data_path={photos}", f"--output_path={out}", "--batch_size=4",
-                                       "--step=2", "--epoch=1", f"--val_photos={HELD_OUT}", "--log_every=1",
-                                       "--precision_mode=must_keep_origin_dtype"]))
+        history = training_run.run(main.parse([
+            f"--data_path={photos}", f"--output_path={out}", "--batch_size=4", "--step=2", "--epoch=1",
+            f"--val_photos={HELD_OUT}", "--log_every=1", "--precision_mode=must_keep_origin_dtype"]))
     entries, _ = data_loader.list_photos(photos, log=lambda line: None)
     return out, history, data_loader.split(entries, HELD_OUT)[1], np.concatenate(seen)
 
 
-def test_saved_model_and_frozen_graph_give_the_training_graphs_probabilities(trained, tmp_path, capsys):
+def test_saved_model_and_frozen_graph_give_the_training_graphs_probabilities(trained, tmp_path, capsys, monkeypatch):
     run_folder, _, held_out, expected = trained
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "1e-9")  # a progress line at every stage
     assert export.main([f"--checkpoint_path={run_folder}", f"--output_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
     assert f"exported {run_folder}/model/model.ckpt-2 (--pixels=unit)" in out  # the newest, --pixels from the run
+    assert [line.split(" stage ")[1].split()[0] for line in out.splitlines() if line.startswith("[progress]")] == \
+        ["1/3", "2/3", "3/3"]
     photos = [data_loader.decode_jpeg(tf.io.read_file(path)).numpy()[None] for path, _, _ in held_out]
 
     graph = tf.Graph()
@@ -78,13 +80,18 @@ def test_saved_model_and_frozen_graph_give_the_training_graphs_probabilities(tra
                                       "choose another --output_dir\n"
 
 
-def test_predict_reports_the_runs_held_out_accuracy_and_skips_unreadable_photos(trained, tmp_path, capsys):
+def test_predict_reports_the_runs_held_out_accuracy_and_skips_unreadable_photos(trained, tmp_path, capsys,
+                                                                              monkeypatch):
     run_folder, history, held_out, _ = trained
     for path, _, _ in held_out:
         shutil.copy(path, tmp_path)
     (tmp_path / "dog.999.jpg").write_bytes(b"not a photo")
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "1e-9")
     assert predict.main([f"--checkpoint_path={run_folder}/model", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
+    progress = [line for line in err.splitlines() if line.startswith("[progress]")]  # on stderr: stdout is the answer
+    assert len(progress) == HELD_OUT + 1 and f" photo {HELD_OUT + 1}/{HELD_OUT + 1} (100.0%) " in progress[-1]
+    err = "".join(line + "\n" for line in err.splitlines() if not line.startswith("[progress]"))
     assert err.startswith(f"[Warning] skipping {tmp_path}/dog.999.jpg: ") and len(err.splitlines()) == 1
     lines = out.splitlines()
     assert len(lines) == HELD_OUT + 1 and all(line.split()[1] in ("cat", "dog") for line in lines[:-1])
@@ -116,12 +123,3 @@ def test_unusable_checkpoints_and_photos_are_one_line(trained, tmp_path, capsys)
     assert capsys.readouterr().err == f"[Error] {tmp_path}/model/model.ckpt-5: 1 weight tensors are not finite " \
                                       "(first: fc3/biases); use an earlier checkpoint\n"
     assert not os.path.exists(tmp_path / "export" / export.SAVED_MODEL)
-
-
-def test_help_is_fast_and_imports_no_tensorflow():
-    for script in ("predict.py", "export.py"):
-        start = time.time()
-        proc = subprocess.run([sys.executable, "-X", "importtime", script, "--help"], cwd=MODEL_DIR,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0 and "--checkpoint_path" in proc.stdout and time.time() - start < 10
-        assert "tensorflow" not in proc.stderr, script

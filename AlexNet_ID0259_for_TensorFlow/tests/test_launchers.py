@@ -84,11 +84,14 @@ def test_full_launcher_sigterm_then_perf_launcher_resumes(model_copy, photos, tm
     result = contract.Run(str(model_copy), "train_performance_1p.sh", proc.stdout)
     summary = out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_perf.log"
     assert contract.check_summary(result, str(summary)) + contract.check_loss_file(result) + \
-        contract.check_final_block(result) == []
+        contract.check_final_block(result) + contract.check_result(result) == []
     log = (out / "train_0.log").read_text()
     assert f"resuming from {out}/model/model.ckpt-{stopped_at} at step {stopped_at}, after epoch 0" in log
     assert f"epoch 1 step: {stopped_at + 1} " in log and f"epoch 1 step: {stopped_at + 3} " not in log
-    assert float(result.summary["TrainAccuracy"]) == float(log.split("test accuracy ")[-1].split()[0])
+    # The summary's accuracy is a fraction; the log's line keeps the original's percentage.
+    assert float(result.summary["TrainAccuracy"]) == pytest.approx(
+        float(log.split("test accuracy ")[-1].split()[0]) / 100, abs=1e-4)
+    assert result.result["launcher"] == "train_performance_1p.sh" and result.result["steps"] == 2
     history = json.loads((out / "history.json").read_text())
     assert history["steps"] == [stopped_at + 2] and history["partial"] is None
     assert run_safety.numbered_checkpoints(str(out / "model"))[0][0] == stopped_at + 2
@@ -105,7 +108,7 @@ def test_original_readme_commands_verbatim(model_copy, photos, tmp_path):
     result = contract.Run(str(model_copy), "train_full_1p.sh", proc.stdout, device_id="3")
     out = model_copy / "test" / "output" / "3"
     assert contract.check_summary(result, str(out / "AlexNet_ID0259_for_TensorFlow_bs4_1p_acc.log")) + \
-        contract.check_loss_file(result) + contract.check_final_block(result) == []
+        contract.check_loss_file(result) + contract.check_final_block(result) + contract.check_result(result) == []
     assert f"data: 48 photos in {xxx}/data/dog_and_cat_25000_split/train" in (out / "train_3.log").read_text()
     assert run_safety.numbered_checkpoints(str(out / "model"))[0][0] == 1
 

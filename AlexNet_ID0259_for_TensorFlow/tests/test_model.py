@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli
 import model
 
 
@@ -73,7 +74,7 @@ def test_banded_lrn_equals_tensorflows_lrn_per_tower_with_gradients():
     assert not np.allclose(model.lrn(x).numpy(), ours.numpy())
 
 
-@pytest.mark.parametrize("init", model.INITS)
+@pytest.mark.parametrize("init", cli.INITS)
 def test_initial_weights(init):
     g = tf.Graph()
     with g.as_default():

@@ -14,10 +14,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import contract
 import main
 import report
 import run_outputs
 import run_safety
+import training_run
 from conftest import array_inputs
 
 TINY = ["--data_path=unused", "--batch_size=2", "--step=3", "--log_every=1", "--precision_mode=must_keep_origin_dtype"]
@@ -37,7 +39,7 @@ def checkpoints(folder):
 
 @pytest.fixture
 def injected(monkeypatch):
-    monkeypatch.setattr(main, "photo_inputs", lambda args: array_inputs(train_images=6))
+    monkeypatch.setattr(training_run, "photo_inputs", lambda args: array_inputs(train_images=6))
 
 
 def interrupt_at(monkeypatch, epoch, index):
@@ -68,6 +70,7 @@ def test_stopped_run_resumes_from_a_moved_folder_and_past_a_damaged_checkpoint(t
     assert f"resuming from {moved}/model/model.ckpt-2 at step 2, after epoch 0" in out
     assert "epoch 1 step: 1 " not in out and "epoch 1 step: 3 " in out and "epoch 2 step: 3 " in out
     assert out.count("test accuracy ") == 2 and out.count("train accuracy ") == 2
+    check_result_and_events(moved, out, history_steps=[3, 6])
     assert checkpoints(moved) == [6, 3]  # the last two: 0 and 2 deleted once newer ones exist
     history = json.loads((moved / "history.json").read_text())
     assert history["steps"] == [3, 6] and history["partial"] is None and len(history["loss"]) == 2
@@ -100,6 +103,35 @@ def test_stopped_run_resumes_from_a_moved_folder_and_past_a_damaged_checkpoint(t
     assert sorted(os.listdir(first / "model")) == before and not (first / "history.json").exists()
 
 
+def check_result_and_events(folder, out, history_steps):
+    """result.json of the resumed run (its 4 steps, 2 of them left out of the timing) agrees with its log; the
+    TensorBoard events of both runs are in train/ and validation/, numbered by global step."""
+    result = json.loads((folder / "result.json").read_text())
+    assert [key for key in result][:len(contract.RESULT_KEYS)] == list(contract.RESULT_KEYS)
+    assert result["model"] == "AlexNet_ID0259_for_TensorFlow" and result["launcher"] == "main.py"
+    assert (result["precision"], result["batch_size"], result["rank_size"]) == ("float32", 2, 1)
+    assert (result["steps"], result["warmup_steps"], result["global_step"], result["epochs"]) == (4, 2, 6, 2)
+    times = [float(line.split()[5]) for line in out.splitlines() if line.startswith("epoch ")][2:]
+    assert result["ms_per_step"] == pytest.approx(1000 * sum(times) / 2, abs=0.1)
+    assert result["images_per_sec"] == pytest.approx(2000 / result["ms_per_step"])
+    assert f"steady state: {result['ms_per_step']:.2f} ms/step, {result['images_per_sec']:.2f} images/sec" in out
+    assert result["accuracy_name"] == "held_out_accuracy"
+    assert result["accuracy"] == pytest.approx(float(out.split("test accuracy ")[-1].split()[0]) / 100, abs=1e-4)
+    assert result["final_loss"] == float(out.split("loss :")[-1].split()[0])
+    scalars = contract.read_scalars(str(folder))
+    assert set(scalars) == {"train", "validation"}
+    train = scalars["train"]
+    assert set(train) == {"loss", "cross_entropy", "learning_rate", "accuracy", "images_per_sec"}
+    assert [step for step, _ in train["loss"]] == [1, 2, 3, 4, 5, 6]  # log_every=1; steps 1, 2 by the first run
+    assert train["loss"][0][1] != train["loss"][-1][1] and train["loss"][-1][1] == pytest.approx(result["final_loss"])
+    assert all(total > xent for (_, total), (_, xent) in zip(train["loss"], train["cross_entropy"]))  # weight decay
+    assert [value for _, value in train["learning_rate"]] == pytest.approx([0.001] * 6)
+    assert all(0 <= value <= 1 for _, value in train["accuracy"])
+    assert [step for step, _ in train["images_per_sec"]] == [1, 2, 3, 4, 5, 6]
+    assert scalars["validation"]["accuracy"] == [(step, pytest.approx(value / 100)) for step, value in
+                                                 zip(history_steps, json.loads((folder / "history.json").read_text())["test_acc"])]
+
+
 def test_checkpoint_of_another_model_is_one_line(tmp_path, capsys, injected):
     graph = tf.Graph()
     with graph.as_default():
@@ -115,7 +147,7 @@ def test_checkpoint_of_another_model_is_one_line(tmp_path, capsys, injected):
 
 
 def test_nan_loss_stops_before_any_checkpoint_of_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(main, "photo_inputs", lambda args: array_inputs(train_images=6, fill=np.nan))
+    monkeypatch.setattr(training_run, "photo_inputs", lambda args: array_inputs(train_images=6, fill=np.nan))
     status, errors, _, _ = cli(capsys, tmp_path, "--epoch=2", "--step=1")
     # ReLU and max-pool can swallow NaN inputs, so the first loss may be finite while the update is not: then
     # the check of the variables before the epoch's checkpoint stops the run.

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli
 import main
-import model
 import plots
 import run_outputs
+import run_report
 import run_safety
 import train
+import watch
 import zoo_precision
 
 
@@ -41,7 +43,8 @@ class ScriptedSession:
 
     def run(self, fetches):
         if fetches == "step":
-            return None, self.losses.pop(0), self.hits
+            loss = self.losses.pop(0)
+            return None, loss, loss / 2, self.hits
         return 1, 2
 
 
@@ -74,10 +77,15 @@ class ScriptedNet:
         self.lr = value
 
 
-def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys):
+def unwatched(batch_size):
+    return watch.Watch("unused", batch_size, events=False)
+
+
+def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys, monkeypatch):
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "1e-9")  # a line at every update
     plan = train.Plan(epochs=12, steps=2, batch_size=4, held_out_batches=3, log_every=5)
-    net, outputs = ScriptedNet(0.01), ScriptedOutputs()
-    history = train.train(ScriptedSession([0.5] * 24), net, plan, run_outputs.new_history(), outputs, step=0)
+    net, outputs, watched = ScriptedNet(0.01), ScriptedOutputs(), unwatched(8)
+    history = train.train(ScriptedSession([0.5] * 24), net, plan, run_outputs.new_history(), outputs, 0, watched)
     log = capsys.readouterr().out.splitlines()
     assert outputs.epochs == [(e, e) for e in range(1, 13)] and history["steps"] == list(range(2, 25, 2))
     assert history["train_acc"] == [25.0] * 12 and history["test_acc"] == [50.0] * 12  # 1 of 4, 3 of 6
@@ -89,13 +97,21 @@ def test_loop_logs_every_marker_and_cuts_the_learning_rate_once(capsys):
     progress = [line for line in log if line.startswith("progress : ")]
     assert len(progress) == 12 and progress[-1] == "progress : 100.00%  loss :0.500000"  # each epoch's last step
     assert log.count("test accuracy 50.00") == 12 and log.count("train accuracy 25.00") == 12
+    # The step lines print the times the clock keeps (4 decimals): the launcher's figures are the clock's.
+    seconds = [float(line.split()[5]) for line in steps]
+    assert watched.clock.seconds == pytest.approx(seconds, abs=5e-5) and watched.clock.global_batch == 8
+    assert watched.last_loss == 0.5
+    # [progress] lines of the loop (loss, images/sec once a step is timed) and of each held-out evaluation
+    training = [line for line in log if line.startswith("[progress]") and " step " in line]
+    assert len(training) == 23 and training[-1].split(" step ")[1].startswith("24/24 (100.0%) loss 0.5000 images/sec ")
+    assert sum(1 for line in log if line.startswith("[progress]") and " held-out batch 3/3 " in line) == 12
 
 
 def test_loop_stops_on_a_diverging_loss():
     plan = train.Plan(epochs=2, steps=3, batch_size=4, held_out_batches=1, log_every=1)
     with pytest.raises(run_safety.TrainingDiverged, match=r"^loss is nan at step 2; lower --learning_rate$"):
         train.train(ScriptedSession([0.5, math.nan, 0.5]), ScriptedNet(0.01), plan, run_outputs.new_history(),
-                    ScriptedOutputs(), step=0)
+                    ScriptedOutputs(), 0, unwatched(4))
 
 
 def test_loop_resumed_in_mid_epoch_finishes_that_epoch_with_its_saved_figures(capsys):
@@ -104,7 +120,7 @@ def test_loop_resumed_in_mid_epoch_finishes_that_epoch_with_its_saved_figures(ca
     history = {**run_outputs.new_history(), "loss": [1.0], "train_acc": [10.0], "test_acc": [5.0], "steps": [4],
                "partial": {"step": 6, "losses": [3.0, 3.0], "hits": 8}}
     history = train.train(ScriptedSession([1.0, 1.0], hits=0), ScriptedNet(0.01), plan, history,
-                          ScriptedOutputs(), step=6)
+                          ScriptedOutputs(), 6, unwatched(4))
     steps = [line.split(" step_time")[0] for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert steps == ["epoch 2 step: 3", "epoch 2 step: 4"]
     assert history["loss"] == [1.0, 2.0] and history["train_acc"] == [10.0, 50.0] and history["steps"] == [4, 8]
@@ -173,7 +189,7 @@ def test_kernel_grid_scales_each_kernel_and_shows_rgb():
     assert list(grid[0, 0]) == [255, 255, 255]  # the white gap
 
 
-@pytest.mark.parametrize("name, values", [("init", model.INITS), ("pixels", model.PIXELS),
+@pytest.mark.parametrize("name, values", [("init", cli.INITS), ("pixels", cli.PIXELS),
                                           ("precision_mode", zoo_precision.PRECISION_MODES)])
 def test_every_value_the_factories_offer_is_a_flag_choice(name, values):
     for value in values:
