@@ -1,13 +1,17 @@
 """Command line of train_market1501.py / train_mars.py: the shared flags, parsed into checked values.
 
-Choice lists come from where the choices are implemented: modes from train_app.MODES, loss modes from
-losses.LOSSES, precision modes from the zoo's precision table.
+No TensorFlow here: --help and a flag mistake answer before it loads. So the mode and loss names are listed
+here, and tests check them against what implements them (modes.MODES, losses.LOSSES); the precision modes
+come from the zoo's table.
 """
 import argparse
 import sys
 
-import device_config
-import losses
+import zoo_precision
+
+MODES = ("train", "eval", "export", "finalize", "freeze", "evaluate_test")
+LOSS_MODES = ("cosine-softmax", "magnet", "triplet")
+DEFAULT_PRECISION = "allow_mix_precision"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -59,18 +63,18 @@ def _bool(text):
 _bool.__name__ = "True/False"
 
 
-def build_parser(adapter, modes):
+def build_parser(adapter):
     """The flags of train_<dataset>.py: the shared ones and the adapter's (add_flags)."""
     name = adapter.NAME
     parser = ArgumentParser(prog=f"train_{name}.py", description=f"Metric learning on {name}.")
-    parser.add_argument("--mode", default="train", choices=modes)
+    parser.add_argument("--mode", default="train", choices=MODES)
     parser.add_argument("--batch_size", type=_positive_int, default=128,
                         help="images per step: batch_size/4 identities x 4 images; divisible by 4")
     parser.add_argument("--learning_rate", type=_positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--number_of_steps", type=_steps, default=None, help="train steps (None: forever)")
     parser.add_argument("--log_dir", default=f"/tmp/{name}_logdir")
     parser.add_argument("--eval_log_dir", default=f"/tmp/{name}_evaldir")
-    parser.add_argument("--loss_mode", default="cosine-softmax", choices=tuple(losses.LOSSES))
+    parser.add_argument("--loss_mode", default="cosine-softmax", choices=LOSS_MODES)
     parser.add_argument("--restore_path", default=None,
                         help="checkpoint (or folder of checkpoints); train: resume all of it (step, classifier, "
                              "optimizer); other modes: the one to evaluate, export, finalize, freeze")
@@ -86,9 +90,13 @@ def build_parser(adapter, modes):
     parser.add_argument("--eval_interval_secs", type=_positive_float, default=60,
                         help="eval mode: how often to look for a new checkpoint")
     parser.add_argument("--eval_once", action="store_true", help="eval mode: evaluate the latest checkpoint, exit")
+    parser.add_argument("--result_dir", default=None,
+                        help="train: where result.json goes (default: log_dir/run_id); eval: adds its Precision@1 "
+                             "to the result.json there")
+    parser.add_argument("--launcher", default=f"train_{name}.py", help="the run's name in result.json "
+                                                                          "(the launchers pass theirs)")
     parser.add_argument("--seed", type=int, default=None, help="fixes the batch sampling, flips and initial weights")
-    parser.add_argument("--precision_mode", default=device_config.DEFAULT_PRECISION,
-                        choices=device_config.PRECISION_MODES,
+    parser.add_argument("--precision_mode", default=DEFAULT_PRECISION, choices=zoo_precision.PRECISION_MODES,
                         help="Ascend precision mode; elsewhere zoo_precision.py's table (training; inference is float32)")
     parser.add_argument("--over_dump", type=_bool, default=False, help="Ascend: dump overflowing operators")
     parser.add_argument("--data_dump_flag", type=_bool, default=False, help="Ascend: dump operator data")

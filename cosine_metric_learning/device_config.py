@@ -17,7 +17,6 @@ import zoo_precision
 
 ADAPTER = "npu_bridge"
 PRECISION_MODES = zoo_precision.PRECISION_MODES
-DEFAULT_PRECISION = "allow_mix_precision"
 INFERENCE_REASON = "inference: the features of the checkpoint's float32 network, as in the frozen graph"
 
 

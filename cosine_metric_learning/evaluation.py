@@ -10,6 +10,8 @@ import checkpoints
 import input_pipeline
 import losses
 import metrics
+import reporting
+import run_report
 import run_safety
 from datasets.util import UsageError
 from nets.deep_sort import network_definition as net_def
@@ -39,6 +41,9 @@ class Encoder:
 
     def __call__(self, paths):
         self.sess.run(self.iterator.initializer, {self.paths: list(paths)})
+        progress = run_report.Progress(len(paths), unit="image")
+        begin, done = time.time(), 0
+        progress.update(done)
         out = []
         while True:
             try:
@@ -47,6 +52,8 @@ class Encoder:
                 break
             except tf.errors.InvalidArgumentError as err:
                 raise input_pipeline.decode_failure(paths, err) from None
+            done += len(out[-1])
+            progress.update(done, images_per_sec=done / max(time.time() - begin, 1e-9))
         return np.concatenate(out) if out else np.zeros((0, net_def.FEATURE_DIM), np.float32)
 
     def step(self):
@@ -83,17 +90,16 @@ def evaluate_checkpoint(checkpoint, config, split, loss_mode, num_galleries, wri
     cmc = validation_cmc(features, split, metrics.DISTANCES[losses.DISTANCES[loss_mode]], num_galleries)
     print(f"checkpoint {checkpoint} (global step {step}), {num_galleries} galleries of {split.num_ids} "
           f"identities:")
-    summary = tf.compat.v1.Summary()
     for k, value in cmc.items():
-        summary.value.add(tag=f"Precision@{k}", simple_value=value)
         print(f"Precision@{k} : {value:.4f}", flush=True)
-    writer.add_summary(summary, step)
+    writer.add_summary(reporting.scalar_summary({f"Precision@{k}": value for k, value in cmc.items()}), step)
     writer.flush()
     return cmc
 
 
-def follow(run_dir, eval_dir, config, split, loss_mode, num_galleries, interval_secs, once):
-    """Evaluates each new checkpoint of run_dir, polling every interval_secs; once: the latest, then exit."""
+def follow(run_dir, eval_dir, config, split, loss_mode, num_galleries, interval_secs, once, on_evaluated=None):
+    """Evaluates each new checkpoint of run_dir, polling every interval_secs; once: the latest, then exit.
+    on_evaluated(cmc) after each checkpoint (the launchers: its Precision@1 into result.json)."""
     with tf.Graph().as_default():
         writer = tf.compat.v1.summary.FileWriter(eval_dir)
     evaluated = None
@@ -105,6 +111,8 @@ def follow(run_dir, eval_dir, config, split, loss_mode, num_galleries, interval_
         if latest is not None and latest != evaluated:
             cmc = evaluate_checkpoint(latest, config, split, loss_mode, num_galleries, writer)
             evaluated = latest
+            if on_evaluated:
+                on_evaluated(cmc)
             if once:
                 writer.close()
                 return cmc

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import checkpoints
 import device_config
+import run_report
 from evaluation import Encoder
 from nets.deep_sort import network_definition as net_def
 
@@ -48,13 +49,18 @@ def finalize(checkpoint, target):
 
 def freeze(checkpoint, target):
     """target: a GraphDef of constants, deep_sort_graph's images -> features."""
+    progress = run_report.Progress(3, unit="stage")  # restore, convert to constants, write
+    progress.update(0)
     with tf.Graph().as_default():
         deep_sort_graph()
         with tf.compat.v1.Session(config=device_config.variables_config()) as sess:
             checkpoints.restore_trunk(sess, checkpoint)
+            progress.update(1)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 sess, sess.graph.as_graph_def(), ["features"])
     frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, ["features"])
+    progress.update(2)
     with open(target, "wb") as handle:
         handle.write(frozen.SerializeToString())
+    progress.update(3)
     print(f"wrote {target}: input images uint8 [None, 128, 64, 3] BGR, output features float32 [None, 128]")

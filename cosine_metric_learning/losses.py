@@ -48,3 +48,7 @@ LOSSES = {
     "triplet": lambda features, logits, labels: triplet_loss(features, labels),
 }
 DISTANCES = {"cosine-softmax": "cosine", "magnet": "sqeuclidean", "triplet": "sqeuclidean"}
+# The original's TensorBoard tag of each loss. It logged the cross-entropy only when training with it (no
+# cosine-softmax head otherwise) and the magnet and triplet losses always.
+TAGS = {"cosine-softmax": "cross_entropy_loss", "magnet": "magnet_loss", "triplet": "triplet_loss"}
+ALWAYS_LOGGED = ("magnet", "triplet")

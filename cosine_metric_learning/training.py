@@ -15,6 +15,7 @@ import device_config
 import input_pipeline
 import losses
 import reporting
+import run_report
 import run_safety
 from nets.deep_sort import network_definition as net_def
 
@@ -49,34 +50,42 @@ class TrainingGraph:
             features, logits = net_def.create_network(images, True, num_classes=num_classes,
                                                       global_step=self.global_step)
             self.losses = {name: loss(features, logits, labels) for name, loss in losses.LOSSES.items()}
-            for name, value in self.losses.items():
-                tf.compat.v1.summary.scalar(f"losses/{name}", value)
             regularization = tf.add_n(tf.compat.v1.losses.get_regularization_losses())
             self.total = tf.add(self.losses[hyper.loss_mode], regularization, name="total_loss")
-            tf.compat.v1.summary.scalar("losses/total", self.total)
+            self.scalars = self.summary_scalars(hyper, regularization, logits, labels)
             optimizer = device_config.wrap_optimizer(tf.compat.v1.train.AdamOptimizer(hyper.learning_rate), chosen)
             with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
                 self.train_op = optimizer.minimize(self.total, global_step=self.global_step)
-            self.summaries = tf.compat.v1.summary.merge_all()
             self.init = tf.compat.v1.global_variables_initializer()
             # The loss of step N is computed before its update: only the weights show a diverged last step.
             self.finite = checkpoints.finite_checks(tf.compat.v1.global_variables())
 
+    def summary_scalars(self, hyper, regularization, logits, labels):
+        """The original's TensorBoard scalars under its tag names, for hyper.loss_mode."""
+        logged = [name for name in self.losses if name in losses.ALWAYS_LOGGED or name == hyper.loss_mode]
+        scalars = {losses.TAGS[name]: self.losses[name] for name in logged}
+        scalars.update(total_loss=self.total, weight_loss=regularization,
+                       learning_rate=tf.constant(hyper.learning_rate))
+        if hyper.loss_mode == "cosine-softmax":
+            hits = tf.equal(tf.argmax(logits, 1, output_type=labels.dtype), labels)
+            scalars.update({"classification_accuracy": tf.reduce_mean(tf.cast(hits, tf.float32)),
+                            "ball/scale": net_def.scale_variable()})
+        return scalars
+
     def fetches(self, with_summary):
         fetch = {"train": self.train_op, "total": self.total, "losses": self.losses}
-        return {**fetch, "summary": self.summaries} if with_summary else fetch
+        return {**fetch, "scalars": self.scalars} if with_summary else fetch
 
 
-def run_steps(sess, graph, step, number_of_steps, reporter, throughput, saver, stop):
+def run_steps(sess, graph, step, number_of_steps, reporter, saver, stop):
     """Trains from global step `step` to number_of_steps (forever when None); returns the last step."""
     while number_of_steps is None or step < number_of_steps:
         step += 1
         begin = time.time()
         out = sess.run(graph.fetches(reporter.wants_summary(step)))
         seconds = time.time() - begin
-        throughput.add(seconds)
         run_safety.check_finite(step, loss=out["total"])
-        reporter.step_done(step, seconds, out["total"], out["losses"], out.get("summary"))
+        reporter.step_done(step, seconds, out["total"], out["losses"], out.get("scalars"))
         saver.maybe_save(sess, step)
         stop.stop_if_requested(step, lambda: saver.save(sess, step))
     return step
@@ -93,16 +102,17 @@ def weights_check(sess, graph):
     return weights_ok
 
 
-def train(data, run_dir, hyper, schedule, chosen, config, start=checkpoints.Start()):
-    """Builds the graph, resumes, restores or warm-starts (start), trains; the final checkpoint goes to run_dir."""
+def train(data, run_dir, hyper, schedule, chosen, config, record, start=checkpoints.Start()):
+    """Builds the graph, resumes, restores or warm-starts (start), trains; the final checkpoint goes to run_dir,
+    the run's figures to record (a reporting.Record)."""
     with run_safety.StopSignals() as stop:
         try:
-            return train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, stop)
+            return train_until_stopped(data, run_dir, hyper, schedule, chosen, config, record, start, stop)
         except tf.errors.InvalidArgumentError as err:
             raise input_pipeline.decode_failure(data.train.paths, err) from None
 
 
-def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, stop):
+def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, record, start, stop):
     graph = TrainingGraph(data.train, data.num_classes, hyper, chosen)
     with graph.graph.as_default(), tf.compat.v1.Session(config=config) as sess:
         saver = tf.compat.v1.train.Saver(max_to_keep=schedule.keep_checkpoint_max, save_relative_paths=True)
@@ -118,20 +128,21 @@ def train_until_stopped(data, run_dir, hyper, schedule, chosen, config, start, s
         else:
             timed.save(sess, step)  # in run_dir: a kill at any moment from now on can resume
         stop.stop_if_requested(step, lambda: timed.save(sess, step))
+        clock = run_report.StepClock(hyper.batch_size)
+        final_loss = None  # None: this process trained no step
         if schedule.number_of_steps is not None and step >= schedule.number_of_steps:
             print(f"global step {step} of {schedule.number_of_steps}: nothing left to train")
-            print("\n".join(reporting.NOT_MEASURED))
-            return step
-        writer = tf.compat.v1.summary.FileWriter(run_dir, sess.graph)
-        reporter = reporting.StepReporter(writer, hyper.batch_size, schedule.log_every, tuple(losses.LOSSES))
-        throughput = reporting.Throughput(hyper.batch_size,
-                                          reporting.warmup_steps(schedule.number_of_steps, step))
-        try:
-            step = run_steps(sess, graph, step, schedule.number_of_steps, reporter, throughput, timed, stop)
-            timed.save(sess, step)
-        finally:
-            writer.close()  # also on a stop or a failure: the events file stays complete
-    for line in throughput.final_lines():
-        print(line)
+        else:
+            writer = tf.compat.v1.summary.FileWriter(run_dir, sess.graph)
+            reporter = reporting.StepReporter(writer, clock, schedule.log_every, tuple(losses.LOSSES),
+                                              schedule.number_of_steps)
+            try:
+                step = run_steps(sess, graph, step, schedule.number_of_steps, reporter, timed, stop)
+                timed.save(sess, step)
+            finally:
+                writer.close()  # also on a stop or a failure: the events file stays complete
+            final_loss = reporter.final_loss
+    print("\n".join(reporting.final_lines(clock)))
+    record.write_training(chosen, step, clock, final_loss)
     print(f"trained to step {step}; checkpoint in {run_dir}")
     return step

@@ -1,5 +1,5 @@
 # cosine_metric_learning's part of its launchers (sourced): the flags, the train_market1501.py command lines
-# and the metrics. The launcher sets suffix (acc|perf), evaluate (True: validation CMC after training) and
+# and the loss file; the summary comes from the result.json that training writes and eval completes. The launcher sets suffix (acc|perf), evaluate (True: validation CMC after training) and
 # any flag default before sourcing. The shared steps are in launcher_common.sh (a vendored copy; see its header).
 
 source "$(dirname "${BASH_SOURCE[0]}")/launcher_common.sh"
@@ -26,20 +26,14 @@ mkdir -p "$out/ckpt"
 common=(--dataset_dir="$data_path" --log_dir="$out/ckpt" --run_id=run --eval_log_dir="$out/eval"
     --batch_size="$batch_size" --loss_mode="$loss_mode" --precision_mode="$precision_mode"
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step"
-    --profiling="$profiling" --autotune="$autotune")
+    --profiling="$profiling" --autotune="$autotune" --result_dir="$out" --launcher="$launcher")
 
 run_python train_market1501.py "$log" --mode=train "${common[@]}" --number_of_steps="$steps" \
     --learning_rate="$learning_rate" --save_interval_secs="$save_interval_secs"
-train_accuracy=NA
-if [ "$evaluate" = True ]; then
-    eval_log=$out/eval_$ASCEND_DEVICE_ID.log
-    run_python train_market1501.py "$eval_log" --mode=eval --eval_once "${common[@]}"
-    train_accuracy=$(grep '^Precision@1 : ' "$eval_log" | tail -n 1 | awk '{print $NF}')
+if [ "$evaluate" = True ]; then  # adds the validation Precision@1 (TrainAccuracy) to result.json
+    run_python train_market1501.py "$out/eval_$ASCEND_DEVICE_ID.log" --mode=eval --eval_once "${common[@]}"
 fi
 
-marker() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }
-ActualFPS=$(marker "^Final Performance images/sec : ")
-TrainingTime=$(marker "^Final Performance ms/step : ")
 loss_file=$out/train_${CaseName}_loss.txt
 grep '^step [0-9]*, loss ' "$log" | awk '{print $4}' >"$loss_file"
-finish_run TrainAccuracy "$train_accuracy" "$loss_file"
+finish_from_result TrainAccuracy

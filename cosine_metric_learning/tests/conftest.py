@@ -20,6 +20,7 @@ from synthetic import market1501 as market_writer  # noqa: E402
 from synthetic import mars as mars_writer  # noqa: E402
 
 import train_app  # noqa: E402
+from run_report import PROGRESS_ENV  # noqa: E402
 import train_market1501  # noqa: E402
 
 # Short runs: batch 16 (4 identities x 4 images), Adam 1e-2 so that a few steps move the 1e-3 initial
@@ -65,10 +66,13 @@ def small_mars(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def short_run(small_market, tmp_path_factory):
-    """(log_dir, stdout) of a SHORT_STEPS-step in-process training run on small_market, run id 'short'."""
+    """(log_dir, stdout) of a SHORT_STEPS-step in-process training run on small_market, run id 'short', with
+    a [progress] line at every step after the first."""
     log_dir = tmp_path_factory.mktemp("short")
-    status, out, err = call(train_market1501, f"--dataset_dir={small_market}", f"--log_dir={log_dir}",
-                            "--run_id=short", f"--number_of_steps={SHORT_STEPS}", "--log_every=2", *SHORT_ARGS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(PROGRESS_ENV, "0.0001")
+        status, out, err = call(train_market1501, f"--dataset_dir={small_market}", f"--log_dir={log_dir}",
+                                "--run_id=short", f"--number_of_steps={SHORT_STEPS}", "--log_every=2", *SHORT_ARGS)
     assert status == 0, err
     return log_dir, out
 

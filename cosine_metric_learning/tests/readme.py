@@ -1,4 +1,5 @@
-"""The `python train_*.py` commands of the README's ```bash blocks, as argument lists for train_app.main."""
+"""The `python train_*.py` commands of the README's ```bash blocks, as argument lists for train_app.main, and
+its `tensorboard --logdir` folders."""
 import os
 import re
 import shlex
@@ -11,16 +12,23 @@ def bash_blocks(path=README):
         return re.findall(r"^```bash\n(.*?)^```", handle.read(), re.M | re.S)
 
 
-def commands(path=README):
-    """(script, argv) of each command line, continuations joined, `VAR=value` prefixes and comments dropped."""
-    found = []
+def command_lines(path=README):
+    """The words of each command line, continuations joined, `VAR=value` prefixes and comments dropped."""
     for block in bash_blocks(path):
         for line in block.replace("\\\n", " ").splitlines():
             words = [w for w in shlex.split(line, comments=True) if not re.match(r"^[A-Z_]+=", w)]
             if words:
-                assert words[0] == "python", line
-                found.append((words[1], words[2:]))
-    return found
+                assert words[0] in ("python", "tensorboard"), line
+                yield words
+
+
+def commands(path=README):
+    """(script, argv) of each `python` command."""
+    return [(words[1], words[2:]) for words in command_lines(path) if words[0] == "python"]
+
+
+def tensorboard_logdirs(path=README):
+    return [words[words.index("--logdir") + 1] for words in command_lines(path) if words[0] == "tensorboard"]
 
 
 def command(script, mode, replace=(), path=README):

@@ -1,6 +1,8 @@
 """User mistakes give one '[Error] ...' line and a non-zero exit, never a traceback."""
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from PIL import Image
 
 import train_market1501
 import train_mars
-from conftest import MODEL_DIR, call, one_error_line, run
+from conftest import MODEL_DIR, call, one_error_line, run, subprocess_env
 
 
 @pytest.fixture
@@ -23,6 +25,29 @@ def test_launcher_without_data_path(tmp_path):
     proc = run(["bash", os.path.join(MODEL_DIR, "test", "train_performance_1p.sh")], cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stdout.strip() == '[Error] para "data_path" must be config'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["train_market1501.py", "train_mars.py"])
+def test_help_and_flag_mistakes_answer_before_tensorflow_loads(script, tmp_path):
+    """A tensorflow package that fails to import stands in for TensorFlow: --help, a bad flag value and a
+    missing dataset folder must not need it (they answer in well under a second)."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text('raise ImportError("TensorFlow was imported")\n')
+    env = {**subprocess_env(), "PYTHONPATH": str(tmp_path)}
+
+    def script_run(*args):
+        return subprocess.run([sys.executable, script, *args], cwd=MODEL_DIR, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    usage = script_run("--help")
+    assert usage.returncode == 0 and usage.stdout.startswith(f"usage: {script} ") and not usage.stderr, usage.stderr
+    bad = script_run("--batch_size=0")
+    assert (bad.returncode, bad.stdout) == (2, "") and bad.stderr == (
+        f"[Error] {script}: argument --batch_size: must be a positive integer, got '0'\n")
+    missing = script_run(f"--dataset_dir={tmp_path / 'none'}")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == f"[Error] --dataset_dir: {tmp_path / 'none'} is not a folder\n"
 
 
 def test_malformed_file_name(market_copy):

@@ -1,5 +1,6 @@
 """The device boundary: the zoo precision table off Ascend, inference in float32, loss scaling, and the
 Ascend branches run against a stub npu_bridge injected in sys.modules (tests only; never at run time)."""
+import argparse
 import importlib.machinery
 import sys
 import types
@@ -12,7 +13,7 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 import cli
 import device_config
 import input_pipeline
-import train_app
+import modes
 import train_market1501
 import zoo_precision
 
@@ -20,7 +21,7 @@ ON = RewriterConfig.ON
 
 
 def flags(*argv):
-    return cli.build_parser(train_market1501, tuple(train_app.MODES)).parse_args(list(argv))
+    return cli.build_parser(train_market1501).parse_args(list(argv), argparse.Namespace(started=0.0))
 
 
 def test_launcher_switches_parse_as_booleans():
@@ -159,14 +160,14 @@ def test_train_mode_sends_ascend_dumps_to_the_run_folder(fake_npu_bridge, monkey
     """The train mode wires the launcher switches through to the NPU config, with dumps under log_dir/run_id."""
     seen = {}
 
-    def stop(data, run_dir, hyper, schedule, chosen, config, restore_path):
+    def stop(data, run_dir, hyper, schedule, chosen, config, record, start):
         seen.update(run_dir=run_dir, chosen=chosen, config=config)
 
-    monkeypatch.setattr(train_app.training, "train", stop)
-    monkeypatch.setattr(train_app, "read_training_data", lambda adapter, folder: fake_training_data())
+    monkeypatch.setattr(modes.training, "train", stop)
+    monkeypatch.setattr(modes, "read_training_data", lambda adapter, folder: fake_training_data())
     args = flags(f"--dataset_dir={tmp_path}", f"--log_dir={tmp_path}", "--run_id=r", "--batch_size=16",
                  "--over_dump=True", "--precision_mode=force_fp16")
-    train_app.train(train_market1501, args)
+    modes.train(train_market1501, args)
     params = seen["config"].graph_options.rewrite_options.custom_optimizers[0].parameter_map
     assert seen["chosen"].device == "Ascend" and params["precision_mode"].s == b"force_fp16"
     assert params["dump_path"].s.decode() == str(tmp_path / "r" / "overflow_dump")

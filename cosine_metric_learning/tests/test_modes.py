@@ -1,5 +1,6 @@
 """Every mode through train_app.main in-process (quick tier): train, warm start, eval,
 evaluate_test, export, freeze (loaded both ways deep_sort loads it), finalize, and MARS end to end."""
+import json
 import os
 import re
 import shutil
@@ -11,7 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 import checkpoints
+import contract
 import readme
+import run_report
 import train_market1501
 import train_mars
 from conftest import SHORT_ARGS, SHORT_STEPS, call, value
@@ -22,12 +25,15 @@ FROZEN_OPS = {"Placeholder", "Const", "Identity", "Cast", "ReverseV2", "RealDiv"
               "BiasAdd", "FusedBatchNormV3", "Elu", "MaxPool", "Reshape", "MatMul", "Square", "Sum", "Sqrt"}
 
 
-def event_tags(folder):
-    tags = set()
-    for name in (n for n in os.listdir(folder) if ".tfevents." in n):
-        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
-            tags |= {v.tag for v in event.summary.value}
-    return tags
+# TensorBoard scalars of a training run, the original's tag names (its train_app.py and network); the
+# cross-entropy, its accuracy and the head's scale only with cosine-softmax, as in the original.
+TRAIN_TAGS = {"magnet_loss", "triplet_loss", "total_loss", "weight_loss", "learning_rate", "images_per_sec"}
+COSINE_TAGS = {"cross_entropy_loss", "classification_accuracy", "ball/scale"}
+
+
+def progress_lines(out, unit):
+    """The counts of the [progress] lines in unit (with ZOO_PROGRESS_EVERY tiny: one per update but the first)."""
+    return [int(n) for n in re.findall(rf"^\[progress\] \S+ \S+ {unit} (\d+)/\d+ .*elapsed \S+ ETA \S+$", out, re.M)]
 
 
 def checkpoint_features(checkpoint, bgr_uint8):
@@ -50,9 +56,20 @@ def test_training_prints_what_the_launchers_read(short_run):
     assert [int(s) for s in re.findall(r"^progress: step (\d+), ", out, re.M)] == [2, 4]
     assert value(out, "Final Performance images/sec :") > 0 and value(out, "Final Performance ms/step :") > 0
     assert tf.train.latest_checkpoint(str(log_dir / "short")).endswith(f"model.ckpt-{SHORT_STEPS}")
-    tags = event_tags(log_dir / "short")
-    assert {"losses/cosine-softmax", "losses/magnet", "losses/triplet", "losses/total"} <= tags
-    assert any(tag.startswith("ball/scale") for tag in tags)  # kappa, the learned cosine-softmax scale
+    assert progress_lines(out, "step") == [2, 3, 4]  # the first update starts the clock
+    scalars = contract.read_scalars(str(log_dir))
+    assert list(scalars) == ["short"] and set(scalars["short"]) == TRAIN_TAGS | COSINE_TAGS
+    for tag, points in scalars["short"].items():
+        assert [step for step, _ in points] == [2, 4], tag
+    total = [value for _, value in scalars["short"]["total_loss"]]
+    assert total[0] != total[1] and dict(scalars["short"]["learning_rate"])[4] == pytest.approx(0.01)
+    # No --result_dir: the record goes to the run folder. float32, batch 16, 4 steps: the first 2 untimed.
+    record = json.loads((log_dir / "short" / "result.json").read_text())
+    assert record["model"] == "cosine_metric_learning" and record["launcher"] == "train_market1501.py"
+    assert (record["precision"], record["batch_size"], record["steps"], record["warmup_steps"]) == ("float32", 16, 4, 2)
+    assert record["images_per_sec"] == value(out, "Final Performance images/sec :")  # as the log prints it
+    assert record["final_loss"] == float(re.findall(r"^step 4, loss ([\d.]+) ", out, re.M)[0])
+    assert (record["accuracy_name"], record["accuracy"]) == ("Precision@1", None)
 
 
 def test_nothing_left_then_restore_then_warm_start(short_run, small_market, tmp_path):
@@ -62,6 +79,8 @@ def test_nothing_left_then_restore_then_warm_start(short_run, small_market, tmp_
     status, out, _ = call(train_market1501, *args, "--run_id=short", f"--number_of_steps={SHORT_STEPS}")
     assert status == 0 and f"resuming from {tmp_path}/short/model.ckpt-{SHORT_STEPS} at step {SHORT_STEPS}" in out
     assert "nothing left to train" in out and "Final Performance images/sec : NA\nFinal Performance ms/step : NA" in out
+    record = json.loads((tmp_path / "short" / "result.json").read_text())
+    assert record["steps"] == SHORT_STEPS and record["ms_per_step"] is record["final_loss"] is None
 
     # --restore_path, as in the original: every variable, step included; that run goes on in a new folder.
     source = tf.train.latest_checkpoint(str(short_run[0] / "short"))
@@ -87,8 +106,9 @@ def test_nothing_left_then_restore_then_warm_start(short_run, small_market, tmp_
     assert warm.get_tensor("global_step") == 0 and not warm.get_tensor("fc1/weights/Adam_1").any()
 
 
-def test_eval_once_without_run_id_reads_log_dir(short_run, small_market, tmp_path):
+def test_eval_once_without_run_id_reads_log_dir(short_run, small_market, tmp_path, monkeypatch):
     """As in the original: without --run_id, eval follows --log_dir itself and writes to --eval_log_dir."""
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "0.0001")
     status, out, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
                             f"--log_dir={short_run[0] / 'short'}", f"--eval_log_dir={tmp_path / 'short'}")
     assert status == 0, err
@@ -96,16 +116,26 @@ def test_eval_once_without_run_id_reads_log_dir(short_run, small_market, tmp_pat
     assert f"(global step {SHORT_STEPS}), 10 galleries of 6 identities:" in out
     ranks = [value(out, f"Precision@{k} :") for k in (1, 5, 10, 20)]
     assert 0 <= ranks[0] <= ranks[1] <= ranks[2] <= ranks[3] == 1  # 6 identities: rank 20 always hits
-    assert {"Precision@1", "Precision@5", "Precision@10", "Precision@20"} <= event_tags(tmp_path / "short")
+    assert progress_lines(out, "image")[-1] == 72  # the validation images encoded (12 per identity)
+    scalars = contract.read_scalars(str(tmp_path))  # the eval run: eval_log_dir (here without a run id)
+    assert list(scalars) == ["short"] and sorted(scalars["short"]) == sorted(f"Precision@{k}" for k in (1, 5, 10, 20))
+    assert [scalars["short"][f"Precision@{k}"] for k in (1, 5, 10, 20)] == [
+        [(SHORT_STEPS, pytest.approx(rank, abs=1e-4))] for rank in ranks]
 
 
-def test_eval_once_without_a_checkpoint(small_market, tmp_path):
+def test_eval_once_without_a_checkpoint_or_a_training_record(short_run, small_market, tmp_path):
     status, _, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
                           f"--log_dir={tmp_path}", "--run_id=none")
     assert status == 1 and err.startswith("[Error] --log_dir/--run_id: no checkpoint in "), err
+    status, out, err = call(train_market1501, "--mode=eval", "--eval_once", f"--dataset_dir={small_market}",
+                            f"--log_dir={short_run[0]}", "--run_id=short", f"--result_dir={tmp_path}")
+    assert status == 1 and err.startswith(f"[Error] --result_dir: no readable result.json of a training run in "
+                                          f"{tmp_path} "), err
+    assert "Precision@1" not in out
 
 
-def test_evaluate_test_runs_the_market_protocol(short_run, small_market):
+def test_evaluate_test_runs_the_market_protocol(short_run, small_market, monkeypatch):
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "0.0001")
     status, out, err = call(train_market1501, "--mode=evaluate_test", f"--dataset_dir={small_market}",
                             f"--restore_path={short_run[0] / 'short'}")
     assert status == 0, err
@@ -113,6 +143,7 @@ def test_evaluate_test_runs_the_market_protocol(short_run, small_market):
     assert "market1501 test protocol (single query, 40 queries, cosine distance):" in out
     rank1, rank5, rank_map = (value(out, f"{k} :") for k in ("rank1", "rank5", "mAP"))
     assert 0 <= rank1 <= rank5 <= 1 and 0 < rank_map <= 1
+    assert 40 in progress_lines(out, "image")  # the queries' pass, then the gallery's
 
 
 def readme_command(script, mode, **paths):
@@ -124,9 +155,11 @@ def readme_command(script, mode, **paths):
 
 def test_export_market_mat_files(short_run, small_market, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, _, err = call(train_market1501, *readme_command("train_market1501.py", "export", market=small_market,
-                                                            checkpoint=short_run[0] / "short"))
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "0.0001")
+    status, out, err = call(train_market1501, *readme_command("train_market1501.py", "export", market=small_market,
+                                                              checkpoint=short_run[0] / "short"))
     assert status == 0, err
+    assert progress_lines(out, "image") and "elapsed" in out  # one pass per .mat file
     tmp_path = tmp_path / "Market-1501_baseline-v16.01.14"  # the README's --sdk_dir
     checkpoint = tf.train.latest_checkpoint(str(short_run[0] / "short"))
     for mat, subset in (("feat_test.mat", "bounding_box_test"), ("feat_query.mat", "query")):
@@ -163,9 +196,11 @@ def load_like_deep_sort_tf2(graph_def, batches):
 
 def test_freeze_loads_like_deep_sort(short_run, small_market, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(run_report.PROGRESS_ENV, "0.0001")
     status, out, err = call(train_market1501, *readme_command("train_market1501.py", "freeze",
                                                               checkpoint=short_run[0] / "short"))
     assert status == 0, err
+    assert progress_lines(out, "stage") == [1, 2, 3]  # restored, converted, written
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((tmp_path / "market1501.pb").read_bytes())
     assert {n.op for n in graph_def.node} <= FROZEN_OPS  # README "freeze": the TensorFlow versions that load it
@@ -211,6 +246,7 @@ def test_mars_train_export_evaluate(mars_copy, tmp_path):
                             "--precision_mode=must_keep_origin_dtype")
     assert status == 0, err
     assert "324 training images of 36 identities" in out and "loss triplet" in out
+    assert set(contract.read_scalars(str(log_dir))["m"]) == TRAIN_TAGS  # log_every 10: the last step's
 
     status, _, err = call(train_mars, *readme_command("train_mars.py", "export", mars=data, checkpoint=log_dir / "m"))
     assert status == 0, err

@@ -12,7 +12,7 @@ import tensorflow as tf
 import contract
 import device_config
 import zoo_precision
-from conftest import run, run_script, subprocess_env
+from conftest import run, run_script, subprocess_env, value
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,14 @@ def test_full_launcher_meets_the_contract(model_copy, small_market):
     assert re.search(r"^device: (CPU|GPU), precision: float32 \(must_keep_origin_dtype\)$",
                      (out / "train_0.log").read_text(), re.M) or device_config.is_ascend()
     assert tf.train.latest_checkpoint(str(out / "ckpt" / "run")).endswith("model.ckpt-3")
-    assert "Precision@1 : " in (out / "eval_0.log").read_text()
+    # TrainAccuracy: eval's validation Precision@1, added to the training's result.json.
+    assert result.result["accuracy"] == pytest.approx(value((out / "eval_0.log").read_text(), "Precision@1 :"),
+                                                      abs=1e-4)
+    assert (result.result["launcher"], result.result["steps"], result.result["warmup_steps"]) == ("train_full_1p.sh", 3, 1)
+    scalars = contract.read_scalars(str(out))  # README: tensorboard --logdir test/output/0
+    assert set(scalars) == {"ckpt/run", "eval/run"}
+    assert [step for step, _ in scalars["ckpt/run"]["total_loss"]] == [3]  # log_every 10: the last step
+    assert [step for step, _ in scalars["eval/run"]["Precision@1"]] == [3]
 
 
 def wait_for_line(path, pattern, proc, timeout=600):

@@ -1,4 +1,7 @@
 """Units: network shape and size, losses against NumPy, CMC / AP against hand-computed cases, sampling."""
+import functools
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,8 +11,9 @@ import cli
 import input_pipeline
 import losses
 import metrics
+import modes
 import reporting
-import train_app
+import run_report
 import train_market1501
 from datasets.util import create_validation_split
 from nets.deep_sort import network_definition as net_def
@@ -161,7 +165,7 @@ def test_validation_split_holds_out_ten_percent_of_identities():
 
 
 def test_training_batches_repeat_with_the_same_seed(small_market):
-    data = train_app.read_training_data(train_market1501, small_market)
+    data = modes.read_training_data(train_market1501, small_market)
 
     def first_batches(seed):
         with tf.Graph().as_default():
@@ -178,54 +182,56 @@ def test_training_batches_repeat_with_the_same_seed(small_market):
 
 
 def test_split_keeps_validation_identities_out_of_training(small_market):
-    data = train_app.read_training_data(train_market1501, small_market)
+    data = modes.read_training_data(train_market1501, small_market)
     assert (data.train.num_ids, data.validation.num_ids, data.num_classes) == (54, 6, 121)
     assert not set(data.train.labels) & set(data.validation.labels)
     assert len(data.train.paths) == len(data.train.labels) == len(data.train.cameras) == 54 * 12
 
 
-def test_choice_lists_come_from_the_implementations():
-    parser = cli.build_parser(train_market1501, tuple(train_app.MODES))
+def test_choice_lists_are_the_implementations():
+    parser = cli.build_parser(train_market1501)
     choices = {a.dest: a.choices for a in parser._actions if a.choices}
-    assert choices["mode"] == ("train", "eval", "export", "finalize", "freeze", "evaluate_test")
-    assert tuple(choices["loss_mode"]) == tuple(losses.LOSSES) == tuple(losses.DISTANCES)
+    assert choices["mode"] == tuple(modes.MODES) == ("train", "eval", "export", "finalize", "freeze", "evaluate_test")
+    assert choices["loss_mode"] == tuple(losses.LOSSES) == tuple(losses.DISTANCES) == tuple(losses.TAGS)
     assert set(losses.DISTANCES.values()) <= set(metrics.DISTANCES)
 
 
-@pytest.mark.parametrize("number_of_steps, start, expected", [(None, 0, 2), (100, 0, 5), (12, 0, 2), (3, 0, 1),
-                                                              (100, 98, 1), (1000, 990, 2)])
-def test_warmup_is_a_fifth_of_the_run_at_most_five(number_of_steps, start, expected):
-    assert reporting.warmup_steps(number_of_steps, start) == expected
+def test_final_lines_are_the_step_clocks_figures():
+    clock = run_report.StepClock(16)
+    assert reporting.final_lines(clock) == ["Final Performance images/sec : NA", "Final Performance ms/step : NA"]
+    for seconds in (5.0, 3.0, 0.5, 0.25, 0.25, 0.5):  # 6 steps: the first 3 left out
+        clock.add(seconds)
+    assert reporting.final_lines(clock) == ["Final Performance images/sec : 48.00",
+                                            "Final Performance ms/step : 333.33"]
 
 
-def test_throughput_leaves_out_the_warmup():
-    meter = reporting.Throughput(batch_size=16, warmup=2)
-    assert meter.final_lines() == ["Final Performance images/sec : NA", "Final Performance ms/step : NA"]
-    for seconds in (5.0, 3.0, 0.5, 0.25, 0.25):
-        meter.add(seconds)
-    assert meter.final_lines() == ["Final Performance images/sec : 48.00", "Final Performance ms/step : 333.33"]
-
-
-def test_step_reporter_lines_and_summaries(capsys):
+def test_step_reporter_lines_summaries_and_progress(capsys, monkeypatch):
+    ticks = itertools.count()  # one second per progress update: a line every update after the first
+    monkeypatch.setattr(run_report, "Progress", functools.partial(run_report.Progress, every=1, now=ticks.__next__))
     written = []
 
     class Writer:
         def add_summary(self, summary, step):
-            written.append((summary, step))
+            written.append(({v.tag: round(v.simple_value, 4) for v in summary.value}, step))
 
     now = iter([0.0, 4.0, 9.0])
-    reporter = reporting.StepReporter(Writer(), 8, 2, ("a", "b"), clock=lambda: next(now))
+    reporter = reporting.StepReporter(Writer(), run_report.StepClock(8), 3, ("a", "b"), 4, now=lambda: next(now))
     for step in (1, 2, 3, 4):
-        assert reporter.wants_summary(step) == (step % 2 == 0)
-        reporter.step_done(step, 0.5, 1.5, {"a": 1.0, "b": 0.5}, "S" if step % 2 == 0 else None)
-    assert capsys.readouterr().out.splitlines() == [
-        "step 1, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
-        "step 2, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
-        "progress: step 2, 4.0 images/sec over the last 2 steps",
-        "step 3, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
-        "step 4, loss 1.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
-        "progress: step 4, 3.2 images/sec over the last 2 steps"]
-    assert written == [("S", 2), ("S", 4)]
+        assert reporter.wants_summary(step) == (step in (3, 4))  # every 3 steps and the last
+        reporter.step_done(step, 0.5, 1.5 + step, {"a": 1.0, "b": 0.5},
+                           {"total_loss": step} if reporter.wants_summary(step) else None)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if not line.startswith("[progress]")] == [
+        "step 1, loss 2.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "step 2, loss 3.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "step 3, loss 4.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "progress: step 3, 6.0 images/sec over the last 3 steps",
+        "step 4, loss 5.5000 (a 1.0000, b 0.5000), 16.0 images/sec",
+        "progress: step 4, 1.6 images/sec over the last 1 steps"]
+    progress = [line for line in lines if line.startswith("[progress]")]
+    assert len(progress) == 3 and " step 4/4 (100.0%) loss 5.5000 images/sec 16.0 " in progress[-1], progress
+    assert written == [({"total_loss": 3, "images_per_sec": 16.0}, 3), ({"total_loss": 4, "images_per_sec": 16.0}, 4)]
+    assert reporter.final_loss == 5.5
 
 
 def test_timed_saver_saves_after_the_interval():

@@ -36,9 +36,13 @@ def cosine_softmax_logits(features, num_classes, ctx):
         weights = rn.model_variable("mean_vectors", [FEATURE_DIM, int(num_classes)], ctx.weight_init)
         scale = rn.model_variable("scale", [], tf.compat.v1.zeros_initializer())
         ctx.regularize(scale, factor=0.1)
-        kappa = tf.nn.softplus(scale)
-        tf.compat.v1.summary.scalar("scale", kappa)
-        return kappa * tf.matmul(features, tf.nn.l2_normalize(weights, axis=0))
+        return tf.nn.softplus(scale) * tf.matmul(features, tf.nn.l2_normalize(weights, axis=0))
+
+
+def scale_variable():
+    """ball/scale, the cosine-softmax head's parameter s (kappa = softplus(s)), of the default graph."""
+    with tf.compat.v1.variable_scope("ball", reuse=True):
+        return tf.compat.v1.get_variable("scale")
 
 
 def preprocess_bgr_uint8(images):
