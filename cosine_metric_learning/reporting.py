@@ -84,14 +84,11 @@ class Record:
 
     def write_training(self, chosen, step, clock, final_loss):
         """chosen: the zoo_precision.Precision trained with; step: the global step reached; final_loss: None
-        when this process trained no step. The timing is recorded as the log prints it (final_lines), which
-        is also what the launchers' summary shows (2 decimals)."""
-        ms_per_step, images_per_sec = (None if x is None else round(x, 2)
-                                       for x in (clock.ms_per_step, clock.images_per_sec))
+        when this process trained no step."""
         return run_report.write_result(
             self.folder, model=MODEL, launcher=self.launcher, device=chosen.device, precision=chosen.dtype,
             batch_size=clock.global_batch, rank_size=1, steps=int(step), warmup_steps=clock.warmup_excluded,
-            ms_per_step=ms_per_step, images_per_sec=images_per_sec, accuracy_name=ACCURACY_NAME,
+            ms_per_step=clock.ms_per_step, images_per_sec=clock.images_per_sec, accuracy_name=ACCURACY_NAME,
             accuracy=None, final_loss=final_loss, e2e_seconds=round(time.time() - self.started, 1))
 
 
