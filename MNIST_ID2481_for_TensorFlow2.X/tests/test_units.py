@@ -1,4 +1,4 @@
-"""Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule, step timing,
+"""Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule,
 checkpoint pruning, strategy placement and the flags' choice lists."""
 import json
 import os
@@ -14,7 +14,6 @@ import distribution
 from errors import UsageError
 import mnist_data
 import mnist_main
-import reporting
 import training
 import zoo_precision
 from synthetic import digits, tfds_mnist
@@ -111,12 +110,6 @@ def test_learning_rate_rule_is_the_originals_exponential_decay():
     for step in (0, 1, 220, 99999, 300000):
         optimizer.iterations.assign(step)
         assert float(optimizer.learning_rate) == pytest.approx(float(original(step)), rel=1e-6)
-
-
-def test_steady_step_time_skips_warm_up_and_outliers():
-    assert reporting.steady_step_seconds([[5.0, 1.0], [1.0, 2.0, 30.0], [3.0]]) == pytest.approx(2.0)
-    assert reporting.steady_step_seconds([[9.0, 1.0, 3.0]]) == pytest.approx(2.0)
-    assert reporting.steady_step_seconds([]) is None
 
 
 def test_save_keeps_the_newest_checkpoints_and_leaves_higher_numbers_alone(tmp_path):
