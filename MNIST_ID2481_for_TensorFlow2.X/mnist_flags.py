@@ -22,7 +22,7 @@ def define_base_flags():
     flags.DEFINE_integer("num_gpus", None, "GPUs to use (default: 1 if one is visible, else 0).", lower_bound=0,
                          short_name="ng")
     flags.DEFINE_enum("distribution_strategy", None, STRATEGIES,
-                      "Default: mirrored with several GPUs, one_device otherwise.", short_name="ds")
+                      "Default: mirrored with several GPUs, one_device with one, off without GPUs.", short_name="ds")
     flags.DEFINE_string("tpu", None, "Accepted for compatibility; unused.")
 
 

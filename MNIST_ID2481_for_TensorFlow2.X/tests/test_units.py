@@ -14,6 +14,7 @@ import distribution
 from errors import UsageError
 import mnist_data
 import mnist_main
+import mnist_run
 import training
 import zoo_precision
 from synthetic import digits, tfds_mnist
@@ -135,6 +136,16 @@ def test_placement_of_one_process(monkeypatch):
     with pytest.raises(UsageError, match="parameter_server: not supported here; use off, one_device, mirrored, "
                                          "multi_worker_mirrored"):
         distribution.place("parameter_server", 0, 1, 0, 120, ascend=False)
+
+
+def test_an_unset_strategy_is_the_default_one_on_a_machine_without_gpus(parse_flags, monkeypatch):
+    """`off` trains like one_device on a CPU at less CPU time per step; a cluster or a chosen strategy stays."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert not tf.config.list_physical_devices("GPU")
+    assert mnist_run.strategy_name(parse_flags()) == "off"
+    assert mnist_run.strategy_name(parse_flags("-ds=one_device")) == "one_device"
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}')
+    assert mnist_run.strategy_name(parse_flags()) is None
 
 
 def test_placement_refuses_flags_that_contradict_tf_config(monkeypatch):
