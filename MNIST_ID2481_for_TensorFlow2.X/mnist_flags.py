@@ -1,9 +1,12 @@
 """The flags of mnist_main.py: the base flags of tensorflow/models `official`, the Ascend port's flags and the
-additions of this port. Choice lists come from the modules that implement them."""
+additions of this port. No TensorFlow here: mnist_main parses the flags before it loads TensorFlow, so --help
+and a bad flag answer at once. The strategy names are distribution.FACTORIES' (a unit test holds them equal;
+distribution.py imports TensorFlow)."""
 from absl import flags
 
-import distribution
 import zoo_precision
+
+STRATEGIES = ("off", "one_device", "mirrored", "multi_worker_mirrored", "parameter_server")
 
 
 def define_base_flags():
@@ -18,8 +21,8 @@ def define_base_flags():
                          short_name="bs")
     flags.DEFINE_integer("num_gpus", None, "GPUs to use (default: 1 if one is visible, else 0).", lower_bound=0,
                          short_name="ng")
-    flags.DEFINE_enum("distribution_strategy", None, distribution.STRATEGIES,
-                      "Default: mirrored with several GPUs, one_device otherwise.", short_name="ds")
+    flags.DEFINE_enum("distribution_strategy", None, STRATEGIES,
+                      "Default: mirrored with several GPUs, one_device with one, off without GPUs.", short_name="ds")
     flags.DEFINE_string("tpu", None, "Accepted for compatibility; unused.")
 
 
@@ -57,3 +60,6 @@ def define_mnist_flags():
                        lower_bound=0.0)
     flags.DEFINE_float("momentum", 0.0, "SGD momentum (the original uses none).", lower_bound=0.0)
     flags.DEFINE_integer("seed", None, "Random seed for weights and shuffling (default: random).", lower_bound=0)
+    flags.DEFINE_string("result_dir", None, "Folder for this process's result.json (default: --model_dir; "
+                        "with several ranks, rank 0 only).")
+    flags.DEFINE_string("launcher", "mnist_main.py", "The launcher that started this run, for result.json.")

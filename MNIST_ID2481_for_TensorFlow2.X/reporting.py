@@ -1,41 +1,42 @@
-"""What a run prints: the markers the launchers grep (params, per-step loss and time, epoch duration, steady
+"""What a run reports: the markers the launchers grep (params, per-step loss and time, epoch duration, steady
 ms/step and imgs/s, the evaluation line ending 'sparse_categorical_accuracy: <v>'), Keras-style epoch lines,
-and the epoch metrics as TensorBoard event files."""
-import math
+[progress] lines, and the training and validation metrics as TensorBoard event files."""
 import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+import run_report
 
 
 class StepLogger(keras.callbacks.Callback):
     """Prints params, 'step:<i> ,loss: <f> ,time: <sec>' per step, the epoch's duration and metrics, and at
-    the end the steady-state ms/step and imgs/s of this process (batch_size images per step)."""
+    the end the steady-state ms/step and imgs/s of this process (rank_batch images per step) by the zoo's
+    timing rule (clock, a run_report.StepClock); [progress] lines while it trains. The loop passes each step's
+    wall time as logs["seconds"]."""
 
-    def __init__(self, batch_size, first_step=0):
+    def __init__(self, clock, rank_batch, first_step=0):
         super().__init__()
-        self.batch_size = batch_size
+        self.clock, self.rank_batch = clock, rank_batch
         self.step = first_step
-        self.epochs = []  # per run epoch: list of batch seconds
+        self.last_loss = None  # as printed: the launchers' loss file ends with it
 
     def on_train_begin(self, logs=None):
         print(f"params: {self.params}", flush=True)
         self.train_start = time.perf_counter()
+        self.progress = run_report.Progress(self.params["epochs"] * self.params["steps"])
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
-        self.epochs.append([])
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.batch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = float(logs["loss"])  # waits for the step, so the time below is the step's real duration
-        seconds = time.perf_counter() - self.batch_start
-        self.epochs[-1].append(seconds)
+        self.clock.add(logs["seconds"])
         self.step += 1
-        print(f"step:{self.step} ,loss: {loss:.6f} ,time: {seconds:.6f}", flush=True)
+        self.last_loss = round(float(logs["loss"]), 6)
+        print(f"step:{self.step} ,loss: {self.last_loss:.6f} ,time: {logs['seconds']:.6f}", flush=True)
+        self.progress.update(self.step, loss=self.last_loss, images_per_sec=self.clock.images_per_sec)
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.epoch_start
@@ -44,23 +45,10 @@ class StepLogger(keras.callbacks.Callback):
         print(f"epoch_duration: {seconds:.3f}", flush=True)
 
     def on_train_end(self, logs=None):
-        seconds = steady_step_seconds(self.epochs)
-        if seconds:
-            print(f"ms/step: {seconds * 1000:.3f}", flush=True)
-            print(f"imgs/s: {self.batch_size / seconds:.2f}", flush=True)
+        if self.clock.ms_per_step:
+            print(f"ms/step: {self.clock.ms_per_step:.3f}", flush=True)
+            print(f"imgs/s: {self.rank_batch * 1000.0 / self.clock.ms_per_step:.2f}", flush=True)
         print(f"train_duration_sec: {time.perf_counter() - self.train_start:.3f}", flush=True)
-
-
-def steady_step_seconds(epochs):
-    """Mean step time without warm-up: drop the first run epoch (graph tracing, cache filling) when there is
-    a later one, else the first step; then drop outliers above 3x the median. None without steps."""
-    steps = [s for e in epochs[1:] for s in e] if len(epochs) > 1 else epochs[0][1:] if epochs else []
-    steps = steps or [s for e in epochs for s in e]
-    if not steps:
-        return None
-    median = sorted(steps)[len(steps) // 2]
-    kept = [s for s in steps if s <= 3 * median]
-    return math.fsum(kept) / len(kept)
 
 
 def timed_evaluation(evaluate, steps):
@@ -73,19 +61,49 @@ def timed_evaluation(evaluate, steps):
     return loss, accuracy
 
 
-class EpochSummaries(keras.callbacks.Callback):
-    """Epoch metrics as TensorBoard event files in <model_dir>/train and /validation (core tf.summary.write,
-    so the tensorboard package is not needed to write them)."""
+SUMMARY_EVERY = 10  # training steps between TensorBoard points: a curve even in one epoch, cheap beside a step
 
-    def __init__(self, model_dir):
+
+class Summaries(keras.callbacks.Callback):
+    """TensorBoard event files in <model_dir>/train and /validation, at global steps. Training, every
+    SUMMARY_EVERY steps and at each epoch's end: loss and sparse_categorical_accuracy (means over the steps
+    since the last point), learning_rate, and images_per_sec (the clock's steady state, once it has one).
+    Validation: loss and sparse_categorical_accuracy of each evaluation. The loop passes each step's own
+    loss and accuracy as logs["batch_loss"] / ["batch_accuracy"]; learning_rate(step) is the rate then."""
+
+    def __init__(self, model_dir, clock, learning_rate, first_step=0):
         super().__init__()
         self.writers = {kind: tf.summary.create_file_writer(os.path.join(model_dir, kind))
                         for kind in ("train", "validation")}
+        self.clock, self.learning_rate = clock, learning_rate
+        self.step, self.window = first_step, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self.window.append((logs["batch_loss"], logs["batch_accuracy"]))
+        if self.step % SUMMARY_EVERY == 0:
+            self.write_training()
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            kind, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            with self.writers[kind].as_default():
-                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1)
+        self.write_training()
+        validation = {key[4:]: value for key, value in (logs or {}).items() if key.startswith("val_")}
+        if validation:
+            self.write("validation", validation)
         for writer in self.writers.values():
             writer.flush()
+
+    def write_training(self):
+        if not self.window:
+            return
+        loss, accuracy = np.mean(self.window, axis=0)
+        self.window = []
+        scalars = {"loss": loss, "sparse_categorical_accuracy": accuracy,
+                   "learning_rate": self.learning_rate(self.step)}
+        if self.clock.images_per_sec:
+            scalars["images_per_sec"] = self.clock.images_per_sec
+        self.write("train", scalars)
+
+    def write(self, kind, scalars):
+        with self.writers[kind].as_default():
+            for name, value in scalars.items():
+                tf.summary.scalar(name, float(value), step=self.step)

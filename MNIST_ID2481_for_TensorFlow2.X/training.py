@@ -12,11 +12,13 @@ travels with the step's own all-reduce.
 """
 import math
 import signal
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+import run_report
 import run_safety
 
 DECAY_STEPS = 100000
@@ -94,8 +96,10 @@ class TrainingLoop:
         """(loss, accuracy) over the first `steps` batches of the test set (a fresh iterator each time, as
         Keras' evaluate, so every evaluation sees the same images)."""
         iterator, totals = iter(self.test), np.zeros(3)
-        for _ in range(steps):
+        progress = run_report.Progress(steps, unit="eval step")
+        for done in range(1, steps + 1):
             totals += [float(v) for v in self.eval_step(iterator)]
+            progress.update(done, loss=totals[0] / totals[2])
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
     def check_weights(self, step):
@@ -108,7 +112,9 @@ class TrainingLoop:
             save=None):
         """Trains from global step first_step (a resume may start mid-epoch) to the end of epoch `epochs`,
         validating every epochs_between_evals-th epoch; returns the last epoch's logs (loss,
-        sparse_categorical_accuracy over the steps run here, and val_* when that epoch was validated).
+        sparse_categorical_accuracy over the steps run here, and val_* when that epoch was validated). Each
+        step's batch logs: loss (the epoch's running mean, as `fit`), batch_loss, batch_accuracy and seconds
+        (the step's wall time, ending when its results reached the host).
         stop: a run_safety.StopSignals; when any worker was signalled, all stop after the same step, call
         save(step) (returns the checkpoint's path) and raise run_safety.Stopped."""
         callbacks = keras.callbacks.CallbackList(callbacks, model=self.model, verbose=2, epochs=epochs,
@@ -120,13 +126,16 @@ class TrainingLoop:
             totals, done = np.zeros(2), 0
             for batch in range(step - epoch * train_steps, train_steps):
                 callbacks.on_train_batch_begin(batch)
+                start = time.perf_counter()
                 flag = tf.constant(float(stop is not None and stop.requested))
                 loss, correct, stopping = (float(v) for v in self.train_step(self.train_it, flag))
+                seconds = time.perf_counter() - start
                 step, done = step + 1, done + 1
                 run_safety.check_finite(step, loss=loss)
                 totals += [loss, correct]
-                # As in `fit`, the logged loss is the running mean of the epoch so far.
-                callbacks.on_train_batch_end(batch, {"loss": totals[0] / done})
+                callbacks.on_train_batch_end(batch, {"loss": totals[0] / done, "batch_loss": loss,
+                                                     "batch_accuracy": correct / self.global_batch,
+                                                     "seconds": seconds})
                 if stopping:
                     self.stop(stop, step, save)
             logs = {"loss": float(totals[0] / done),

@@ -1,4 +1,5 @@
-# MNIST TF2's part of its launchers (sourced): the flags, the mnist_main.py command line and the metrics.
+# MNIST TF2's part of its launchers (sourced): the flags and the mnist_main.py command line; the metrics come
+# from the result.json mnist_main.py writes.
 # The launcher sets suffix (CaseName ending), eval_static (True|False), multi_rank=True for several ranks
 # (workers.sh starts them) and any flag default before sourcing. The shared steps are in
 # launcher_common.sh and workers.sh (vendored copies; see their headers).
@@ -49,30 +50,25 @@ for dump in over_dump:over_dump_path:overflow_dump data_dump_flag:data_dump_path
     main_args+=("--$path_flag=$model_dir/output/$folder")
 done
 
-# The original's "Final Training Duration sec": whole seconds the training process(es) ran.
-train_start=$(date +%s)
+main_args+=(--launcher="$launcher")
 if [ "$multi_rank" = True ]; then
-    # Rank 0 writes the checkpoints and the SavedModel to output/0/ckpt.
+    # Rank 0 writes the checkpoints, TensorBoard files and the SavedModel to output/0/ckpt; every rank writes
+    # its result.json into its own output/<rank>.
     worker_command() {
         cd "$model_dir" && exec python3 mnist_main.py --model_dir="$test_dir/output/0/ckpt" \
-            --mul_rank_size="$RANK_SIZE" --mul_device_id="$1" "${main_args[@]}" >>"$(rank_log "$1")" 2>&1
+            --result_dir="$test_dir/output/$1" --mul_rank_size="$RANK_SIZE" --mul_device_id="$1" \
+            "${main_args[@]}" >>"$(rank_log "$1")" 2>&1
     }
     start_workers npu_device "$batch_size"
-    # Every rank logs its own images/sec; the ranks run in step, so the global rate is that times the ranks.
-    fps_factor=$RANK_SIZE
 else
     start_single "$batch_size"
     mkdir -p "$out/ckpt"
-    run_python mnist_main.py "$log" --model_dir="$out/ckpt" "${main_args[@]}"
-    fps_factor=1
+    run_python mnist_main.py "$log" --model_dir="$out/ckpt" --result_dir="$out" "${main_args[@]}"
 fi
 
-# The markers mnist_main.py prints (common.StepLogger and the Keras evaluate line).
-last() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }
-loss_file=$out/train_${CaseName}_loss.txt
-grep '^step:' "$log" | awk '{print $3}' >"$loss_file"
-TrainingTime=$(last '^ms/step: ')
-ActualFPS=$(last '^imgs/s: ')
-[ -z "$ActualFPS" ] || ActualFPS=$(awk -v f="$ActualFPS" -v n="$fps_factor" 'BEGIN {printf "%.2f", f * n}')
-echo "Final Training Duration sec : $(($(date +%s) - train_start))"
-finish_run TrainAccuracy "$(last ' - sparse_categorical_accuracy: ')" "$loss_file"
+grep '^step:' "$log" | awk '{print $3}' >"$out/train_${CaseName}_loss.txt"
+# The original's "Final Training Duration sec": whole seconds the training process ran (its result.json).
+duration=$(python3 -c 'import json, sys; print(int(json.load(open(sys.argv[1]))["e2e_seconds"]))' \
+    "$out/result.json" 2>/dev/null) && echo "Final Training Duration sec : $duration"
+# ms/step, images/sec (global), the final evaluation's accuracy and the last loss, from result.json.
+finish_from_result TrainAccuracy

@@ -1,7 +1,9 @@
 """User mistakes end with one '[Error] ...' line naming the flag or file, a non-zero exit, no traceback, and
 the previous run's checkpoints untouched. mnist_main.main runs in this process (quick tier); the launcher
 cases run bash (slow tier)."""
+import pathlib
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -22,6 +24,24 @@ def assert_one_line_error(result, *fragments):
     assert len(errors) == 1, err[-3000:]
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+ENTRY_SCRIPTS = sorted(path.name for path in pathlib.Path(MODEL_DIR).glob("*.py")
+                       if 'if __name__ == "__main__":' in path.read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ENTRY_SCRIPTS)
+def test_help_and_a_bad_flag_answer_before_tensorflow_loads(script, tmp_path):
+    """Each entry script parses its flags before it imports TensorFlow, here a package that cannot load."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('TensorFlow loaded')\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    shown = run([sys.executable, script, "--help"], cwd=MODEL_DIR, env=env, timeout=60)
+    assert shown.returncode == 0 and "--data_dir" in shown.stdout and not shown.stderr, shown.stderr[-2000:]
+    bad = run([sys.executable, script, "--batch_size=abc"], cwd=MODEL_DIR, env=env, timeout=60)
+    assert bad.returncode != 0 and not bad.stdout
+    assert len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith(f"[Error] {script}: "), bad.stderr[-2000:]
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule, step timing,
+"""Units: the TFDS-folder reader (current and older metadata), the network, the learning-rate rule,
 checkpoint pruning, strategy placement and the flags' choice lists."""
 import json
 import os
@@ -14,7 +14,7 @@ import distribution
 from errors import UsageError
 import mnist_data
 import mnist_main
-import reporting
+import mnist_run
 import training
 import zoo_precision
 from synthetic import digits, tfds_mnist
@@ -113,12 +113,6 @@ def test_learning_rate_rule_is_the_originals_exponential_decay():
         assert float(optimizer.learning_rate) == pytest.approx(float(original(step)), rel=1e-6)
 
 
-def test_steady_step_time_skips_warm_up_and_outliers():
-    assert reporting.steady_step_seconds([[5.0, 1.0], [1.0, 2.0, 30.0], [3.0]]) == pytest.approx(2.0)
-    assert reporting.steady_step_seconds([[9.0, 1.0, 3.0]]) == pytest.approx(2.0)
-    assert reporting.steady_step_seconds([]) is None
-
-
 def test_save_keeps_the_newest_checkpoints_and_leaves_higher_numbers_alone(tmp_path):
     checkpoint = tf.train.Checkpoint(v=tf.Variable(1.0))
     (tmp_path / "model.ckpt-99.index").write_text("damaged")  # what a resume skipped: left for the user
@@ -142,6 +136,16 @@ def test_placement_of_one_process(monkeypatch):
     with pytest.raises(UsageError, match="parameter_server: not supported here; use off, one_device, mirrored, "
                                          "multi_worker_mirrored"):
         distribution.place("parameter_server", 0, 1, 0, 120, ascend=False)
+
+
+def test_an_unset_strategy_is_the_default_one_on_a_machine_without_gpus(parse_flags, monkeypatch):
+    """`off` trains like one_device on a CPU at less CPU time per step; a cluster or a chosen strategy stays."""
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert not tf.config.list_physical_devices("GPU")
+    assert mnist_run.strategy_name(parse_flags()) == "off"
+    assert mnist_run.strategy_name(parse_flags("-ds=one_device")) == "one_device"
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}')
+    assert mnist_run.strategy_name(parse_flags()) is None
 
 
 def test_placement_refuses_flags_that_contradict_tf_config(monkeypatch):
