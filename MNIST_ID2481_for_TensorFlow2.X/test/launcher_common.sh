@@ -293,7 +293,7 @@ write_summary() {
 # that found nothing left to train). The original key names and formats: 2 decimals for rates, 4 for accuracy.
 finish_from_result() {
     local record=$out/result.json values
-    [ -s "$record" ] || fail "the run wrote no result record $record" "$log"
+    [ -s "$record" ] || fail "$launcher: the run wrote no result record $record" "$log"
     values=$(python3 - "$record" 2>&1 <<'PY'
 import json, sys
 try:
@@ -305,7 +305,7 @@ except (OSError, ValueError, KeyError) as error:
     sys.exit(f"unreadable ({error})")
 print(" ".join("NA" if value is None else form % value for value, form in fields))
 PY
-    ) || fail "$record: ${values:-unreadable}" "$log"
+    ) || fail "$launcher: $record: ${values:-unreadable}" "$log"
     read -r TrainingTime ActualFPS TrainAccuracy ActualLoss <<<"$values"
     E2ETrainingTime=$(($(date +%s) - start_time))
     write_summary "$1"

@@ -20,9 +20,14 @@ CANONICAL = os.path.join(REPO, "ci", "canonical")
 # fails with an [Error] line naming its flags, "crash" fails after TensorFlow-like start-up chatter, "slow"
 # waits for SIGTERM and stops as the models do.
 ENTRY = textwrap.dedent("""\
-    import os, signal, sys, time
+    import json, os, signal, sys, time
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
     marker = lambda name: os.path.exists(os.path.join(args["data_path"], name))
+    def record(ms, loss):
+        os.makedirs(args["output_path"], exist_ok=True)
+        batch = int(args["batch_size"])
+        json.dump({"ms_per_step": ms, "images_per_sec": ms and batch * 1000 / ms, "accuracy": 0.75,
+                   "final_loss": loss}, open(os.path.join(args["output_path"], "result.json"), "w"))
     if marker("bad"):
         print("[Error] toy.py: bad data in --dataset_dir; lower --learning_rate", file=sys.stderr)
         sys.exit(3)
@@ -30,10 +35,11 @@ ENTRY = textwrap.dedent("""\
         print("2026-12-01 00:00:00.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.")
         print("something broke")
         sys.exit(4)
+    if marker("norecord"):
+        sys.exit(0)
     if marker("finished"):
         print("nothing left to train")
-        print("ms/step NA")
-        print("accuracy 0.75")
+        record(None, None)
         sys.exit(0)
     if marker("progress"):
         import time
@@ -51,8 +57,7 @@ ENTRY = textwrap.dedent("""\
     open(os.path.join(args["output_path"], "ckpt"), "w").write(args.get("resume", ""))
     for step in range(1, int(args["steps"]) + 1):
         print(f"step {step} loss {1.0 / step:.4f}")
-    print("ms/step 50.0")
-    print("accuracy 0.75")
+    record(50.0, 1.0 / int(args["steps"]))
     print("args " + " ".join(sys.argv[1:]))
 """)
 
@@ -72,9 +77,7 @@ LIB = textwrap.dedent("""\
     run_python toy.py "$log" --data_path="$data_path" --output_path="$out" --steps="$steps" \\
         --learning_rate="$learning_rate" --batch_size="$batch_size" --precision_mode="$precision_mode"
     grep '^step ' "$log" | awk '{print $4}' >"$out/train_${CaseName}_loss.txt"
-    TrainingTime=$(grep '^ms/step ' "$log" | awk '{print $2}')
-    ActualFPS=$(awk -v ms="$TrainingTime" -v b="$batch_size" 'BEGIN {printf "%.2f", 1000 * b / ms}')
-    finish_run TrainAccuracy "$(grep '^accuracy ' "$log" | awk '{print $2}')" "$out/train_${CaseName}_loss.txt"
+    finish_from_result TrainAccuracy
 """)
 
 # Each worker writes its environment to its log; the one named by FAIL_RANK exits 5, the others wait.
@@ -148,11 +151,11 @@ def test_summary_and_final_block(toy, tmp_path):
                     "TrainAccuracy", "ActualLoss", "E2ETrainingTime"]
     values = dict(summary(toy, case))
     assert values["Network"] == "Toy" and values["CaseName"] == case and values["ActualFPS"] == "160.00"
-    assert values["TrainAccuracy"] == "0.75" and values["ActualLoss"] == "0.2500"
+    assert values["TrainAccuracy"] == "0.7500" and values["ActualLoss"] == "0.25" and values["TrainingTime"] == "50.00"
     assert values["DeviceType"] == os.uname().machine and values["E2ETrainingTime"].isdigit()
     assert proc.stdout.splitlines()[-4:] == [
         "------------------ Final result ------------------", "Final Performance images/sec : 160.00",
-        "Final Train Accuracy : 0.75", f"E2E Training Duration sec : {values['E2ETrainingTime']}"]
+        "Final Train Accuracy : 0.7500", f"E2E Training Duration sec : {values['E2ETrainingTime']}"]
 
 
 def test_flags_aliases_unknown_arguments_and_relative_data_path(toy, tmp_path):
@@ -379,10 +382,21 @@ def test_progress_lines_reach_the_console_and_the_log_keeps_them(toy, tmp_path):
 
 
 def test_a_resume_with_nothing_left_to_train_reports_na(toy, tmp_path):
-    """A finished run resumed in a new folder logs no step line: ActualLoss is NA, not a launcher error."""
+    """A finished run resumed in a new folder records no timing and no loss: NA, not a launcher error."""
     launcher(toy)
     data = tmp_path / "data"
     (data / "finished").write_text("x")
     proc = run(toy, f"--data_path={data}", "--resume=True")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert ["ActualLoss", "NA"] in summary(toy, "Toy_bs8_1p_acc")
+    values = dict(summary(toy, "Toy_bs8_1p_acc"))
+    assert [values[k] for k in ("ActualFPS", "TrainingTime", "TrainAccuracy", "ActualLoss")] == [
+        "NA", "NA", "0.7500", "NA"]
+
+
+def test_a_script_that_wrote_no_result_record_fails_with_one_line(toy, tmp_path):
+    launcher(toy)
+    data = tmp_path / "data"
+    (data / "norecord").write_text("x")
+    proc = run(toy, f"--data_path={data}")
+    assert proc.returncode == 1
+    assert "[Error] train_full_1p.sh: the run wrote no result record" in proc.stdout, proc.stdout
