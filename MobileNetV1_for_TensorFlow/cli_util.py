@@ -3,18 +3,18 @@
 A user mistake (bad flag value, missing or corrupt data, label out of range, a checkpoint of another model)
 ends the process with ONE line `[Error] <flag or file>: <what is wrong>` on stderr and a non-zero status, never
 a traceback; so do a diverged run (status 1) and a stop by SIGTERM / SIGINT after its checkpoint (143 / 130).
+
+No TensorFlow here: the entry scripts parse their flags before they load it, so that --help and a bad flag
+answer at once.
 """
 import argparse
 import os
 import sys
 import warnings
 
+import run_safety
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ start-up and runtime chatter; errors reach Python
-
-import tensorflow as tf  # noqa: E402  (after the log level, which TensorFlow reads once at import)
-
-import run_safety  # noqa: E402
-from dataloader import data_provider  # noqa: E402
 
 
 class UserError(Exception):
@@ -65,24 +65,42 @@ def parse(parser, argv):
     return args
 
 
+def load_tensorflow():
+    """TensorFlow, quiet (its Python warnings and TF1-API deprecation notices off); entry scripts call it once
+    their flags are parsed."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    return tf
+
+
+def _one_line(err, prog):
+    """(message, exit status) of a user-facing error; None for a bug, whose traceback is wanted."""
+    if isinstance(err, run_safety.Stopped):
+        return str(err), err.status
+    if isinstance(err, (UserError, run_safety.RunSafetyError)):
+        return str(err), 1
+    import tensorflow as tf  # what remains to sort are data and op errors, raised once TensorFlow is loaded
+
+    from dataloader import data_provider
+
+    if isinstance(err, data_provider.DataError):
+        return str(err), 1
+    explained = data_provider.explain(err) if isinstance(err, tf.errors.OpError) else None
+    return (f"{prog}: {explained}", 1) if explained else None
+
+
 def main_wrapper(main, prog, argv=None):
     """Runs main(argv) (default: the command line) and turns user errors and data errors into the one-line form."""
-    tf.get_logger().setLevel("ERROR")
-    warnings.filterwarnings("ignore", category=UserWarning)  # TF1-API deprecation notices
     try:
         status = main(sys.argv[1:] if argv is None else argv)
-    except (UserError, data_provider.DataError, run_safety.RunSafetyError) as err:
-        print(f"[Error] {err}", file=sys.stderr)
-        return 1
-    except run_safety.Stopped as stop:
-        print(f"[Error] {stop}", file=sys.stderr)
-        return stop.status
-    except tf.errors.OpError as err:
-        explained = data_provider.explain(err)
-        if explained is None:
+    except Exception as err:  # noqa: BLE001  (sorted by _one_line; anything else is re-raised)
+        reported = _one_line(err, prog)
+        if reported is None:
             raise
-        print(f"[Error] {prog}: {explained}", file=sys.stderr)
-        return 1
+        print(f"[Error] {reported[0]}", file=sys.stderr)
+        return reported[1]
     return status or 0
 
 

@@ -3,7 +3,7 @@ loop elsewhere (mobilenet_device chooses).
 
 The graph: tf-slim MobileNet v1, softmax cross-entropy with label smoothing (tensor `loss`) + L2 = `total_loss`,
 the lr schedule (lr_schedule.py), the optimizer wrapped by the device, batch-norm updates before the step,
-an optional exponential moving average of the model variables after it, and the step logger.
+an optional exponential moving average of the model variables after it, and the step logger (logger.py).
 """
 import os
 
@@ -47,9 +47,10 @@ def _warm_start(params):
           f"(excluded scopes: {list(params.restore_exclude) or 'none'})", flush=True)
 
 
-def model_fn_for(params, device, warm_start=False):
+def model_fn_for(params, device, step_logger, warm_start=False):
     """fn(features, labels) -> session_loop.ModelSpec: features are images [b, s, s, 3] in [-1, 1], labels
-    int32 [b] in [0, num_classes). warm_start: initialise from --restore_path (a fresh run only)."""
+    int32 [b] in [0, num_classes). step_logger: a logger.StepLogger, given the graph's tensors here.
+    warm_start: initialise from --restore_path (a fresh run only)."""
 
     def model_fn(features, labels):
         network_fn = nets_factory.get_network_fn(params.model_name, params.num_classes, params.weight_decay,
@@ -75,19 +76,19 @@ def model_fn_for(params, device, warm_start=False):
             ema = tf.compat.v1.train.ExponentialMovingAverage(params.moving_average_decay, num_updates=global_step)
             with tf.control_dependencies([step_op]):
                 step_op = ema.apply(slim.get_model_variables())
-        step_logger = logger.StepLogger(
-            {"loss": loss, "total_loss": total_loss, "lr": lr, "global_step": global_step},
-            params.iterations_per_loop, params.global_batch_size, params.steps_per_epoch,
-            os.path.join(params.model_dir, "train_log.log"),
-            steps_per_run=device.steps_per_run(params.iterations_per_loop))
+        # The batch's top-1, fetched at logging steps only (TensorBoard's train_top1).
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=labels.dtype), labels), tf.float32))
+        step_logger.watch({"loss": loss, "total_loss": total_loss, "lr": lr, "accuracy": accuracy,
+                           "global_step": global_step})
         return session_loop.ModelSpec(total_loss, step_op, [*device.broadcast_hooks(), step_logger])
 
     return model_fn
 
 
-def train(params, input_fn, device):
+def train(params, input_fn, device, summary_dir):
     """Trains up to params.max_train_steps, resuming from the newest checkpoint in model_dir that loads (damaged
-    ones skipped with a warning), and returns the newest checkpoint."""
+    ones skipped with a warning). Returns the newest checkpoint and the step logger (the steps' times, the last
+    loss); the logged values go to summary_dir as TensorBoard scalars."""
     resume = run_safety.resume_point(params.model_dir)
     if resume:
         print(f"resuming from {resume} at step {resume.rsplit('-', 1)[1]}", flush=True)
@@ -95,7 +96,11 @@ def train(params, input_fn, device):
         model_dir=params.model_dir, save_checkpoints_steps=params.steps_per_epoch,
         keep_checkpoint_max=params.keep_checkpoint_max, iterations_per_loop=params.iterations_per_loop,
         seed=params.seed, over_dump=params.over_dump, resume_from=resume)
-    model_fn = model_fn_for(params, device, warm_start=bool(params.restore_path) and resume is None)
+    step_logger = logger.StepLogger(
+        params.iterations_per_loop, params.global_batch_size, params.steps_per_epoch, params.max_train_steps,
+        os.path.join(params.model_dir, "train_log.log"), summary_dir,
+        steps_per_run=device.steps_per_run(params.iterations_per_loop))
+    model_fn = model_fn_for(params, device, step_logger, warm_start=bool(params.restore_path) and resume is None)
     device.estimator(model_fn, run_config).train(input_fn=input_fn, max_steps=params.max_train_steps)
     newest = run_safety.numbered_checkpoints(params.model_dir)
-    return newest[0][1] if newest else None
+    return (newest[0][1] if newest else None), step_logger

@@ -12,11 +12,10 @@ import shutil
 import sys
 
 import cli_util
+import run_report
 import run_safety
-import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
 from cli_util import UserError
 from nets import nets_factory
-from nets.slim_compat import slim
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "MobilenetV1/Predictions/Reshape_1"
@@ -46,6 +45,11 @@ def main(argv):
     args = cli_util.parse(build_parser(), argv)
     prefix = resolve(args.checkpoint_path)
     run_safety.writable_folder(args.output_dir, "--output_dir")
+    # TensorFlow and slim load here, after the flags: --help and a bad flag answer at once.
+    tf = cli_util.load_tensorflow()
+    from nets.slim_compat import slim
+
+    progress = run_report.Progress(3, unit="stage")  # restore, SavedModel, frozen graph: a line on a slow host
     graph = tf.Graph()
     with graph.as_default():
         images = tf.compat.v1.placeholder(tf.float32, [None, args.image_size, args.image_size, 3], name=INPUT_NAME)
@@ -62,6 +66,7 @@ def main(argv):
         saver = tf.compat.v1.train.Saver(restore)
         with tf.compat.v1.Session(graph=graph) as session:
             saver.restore(session, prefix)
+            progress.update(1)
             saved_model_dir = os.path.join(args.output_dir, "saved_model")
             shutil.rmtree(saved_model_dir, ignore_errors=True)
             builder = tf.compat.v1.saved_model.Builder(saved_model_dir)
@@ -70,12 +75,14 @@ def main(argv):
             builder.add_meta_graph_and_variables(session, [tf.compat.v1.saved_model.tag_constants.SERVING],
                                                  signature_def_map={"serving_default": signature})
             builder.save()
+            progress.update(2)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 session, graph.as_graph_def(), [OUTPUT_NAME])
         frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, [OUTPUT_NAME])
     frozen_path = os.path.join(args.output_dir, "frozen_graph.pb")
     with open(frozen_path, "wb") as handle:
         handle.write(frozen.SerializeToString())
+    progress.update(3)
     print(f"exported {prefix}: {saved_model_dir} and {frozen_path} (input {INPUT_NAME}, output {OUTPUT_NAME})")
     return 0
 

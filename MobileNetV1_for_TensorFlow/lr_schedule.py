@@ -12,7 +12,6 @@ import math
 import types
 
 import numpy as np
-import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +53,9 @@ def _cosine_annealing(step, s, xp):
 DECAYS = {"fixed": _fixed, "exponential": _exponential, "cosine_annealing": _cosine_annealing,
           "polynomial": _polynomial}
 
-# The NumPy names the rule uses, as TensorFlow ops: the same code gives the graph's tensor.
-TF_OPS = types.SimpleNamespace(floor=tf.floor, minimum=tf.minimum, clip=tf.clip_by_value, cos=tf.cos,
-                               where=tf.where)
-
 
 def rate(step, schedule, xp=np):
-    """The learning rate at `step`: a float (array) with xp=numpy, a float32 tensor with xp=TF_OPS."""
+    """The learning rate at `step`: a float (array) with xp=numpy, a float32 tensor with tensor()'s ops."""
     decayed = DECAYS[schedule.kind](step, schedule, xp)
     warmup = schedule.warmup_steps
     if warmup > 0:
@@ -70,4 +65,9 @@ def rate(step, schedule, xp=np):
 
 def tensor(global_step, schedule):
     """rate() as the graph's `learning_rate` tensor."""
-    return tf.identity(rate(tf.cast(global_step, tf.float32), schedule, TF_OPS), name="learning_rate")
+    import tensorflow as tf  # here, not above: train.py's flag parser reads DECAYS before TensorFlow loads
+
+    # The NumPy names the rule uses, as TensorFlow ops: the same code gives the graph's tensor.
+    ops = types.SimpleNamespace(floor=tf.floor, minimum=tf.minimum, clip=tf.clip_by_value, cos=tf.cos,
+                                where=tf.where)
+    return tf.identity(rate(tf.cast(global_step, tf.float32), schedule, ops), name="learning_rate")

@@ -4,26 +4,26 @@
 
 Flags keep slim's train_image_classifier names. mobilenet_device.py picks the runner: NPUEstimator when the
 Ascend adapter (npu_bridge) imports, else the session loop (session_loop.py) on GPU or CPU. Checkpoints and
-train_log.log go to <model_dir>/<RANK_ID>. Several workers: RANK_SIZE > 1 with HCCL on Ascend
-(RANK_TABLE_FILE), elsewhere TF_CONFIG names the cluster (distributed.py); the 8p launchers set both.
+train_log.log go to <model_dir>/<RANK_ID>; result.json (run_report) and the TensorBoard run train/ to
+--result_dir. Several workers: RANK_SIZE > 1 with HCCL on Ascend (RANK_TABLE_FILE), elsewhere TF_CONFIG names
+the cluster (distributed.py); the 8p launchers set both.
 """
 import os
 import sys
+import time
 
 import cli_util
-import tensorflow as tf  # after cli_util, which sets TensorFlow's C++ log level
-import distributed
-import estimator_impl
 import lr_schedule
-import mobilenet_device
 import optimizers
+import run_report
 import run_safety
 import train_params
 import zoo_precision
 from cli_util import UserError
-from dataloader import data_provider
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+
+LAUNCHER_ENV = "ZOO_LAUNCHER"  # the launcher that started this run (result.json's launcher), set by launcher_lib.sh
 
 
 def build_parser():
@@ -64,6 +64,8 @@ def build_parser():
     a("--batch_norm_decay", type=cli_util.unit_interval, default=0.9997,
       help="moving-statistics decay; short runs need a smaller one (e.g. 0.9)")
     a("--model_dir", default="./results", help="checkpoints go to <model_dir>/<RANK_ID>")
+    a("--result_dir", default=None,
+      help="where result.json and the TensorBoard run train/ go (default: <model_dir>/<RANK_ID>)")
     a("--keep_checkpoint_max", type=cli_util.positive_int, default=5)
     a("--precision_mode", default="allow_mix_precision", choices=list(zoo_precision.PRECISION_MODES),
       help="Ascend names; off Ascend see README (MobileNet trains float32 on every CPU)")
@@ -78,6 +80,14 @@ def run(args, environ=None, input_fn=None):
     """Trains with the parsed flags and returns the newest checkpoint. environ: RANK_ID, RANK_SIZE, TF_CONFIG
     (default os.environ); input_fn: a callable returning the training tf.data.Dataset of (images, labels),
     called inside the training graph (default: the TFRecords of --dataset_dir)."""
+    started = time.time()
+    # TensorFlow and what is built on it load here, after the flags: --help and a bad flag answer at once.
+    tf = cli_util.load_tensorflow()
+    import distributed
+    import estimator_impl
+    import mobilenet_device
+    from dataloader import data_provider
+
     environ = os.environ if environ is None else environ
     if args.max_train_steps is not None and args.max_epoch is not None:
         raise UserError("--max_train_steps/--max_epoch: give one of the two, not both")
@@ -109,7 +119,9 @@ def run(args, environ=None, input_fn=None):
                 args.preprocessing_name, args.labels_offset, params.rank_id, params.rank_size,
                 seed=args.seed + params.rank_id)
 
+    result_dir = args.result_dir or params.model_dir
     run_safety.writable_folder(params.model_dir, "--model_dir")
+    run_safety.writable_folder(result_dir, "--result_dir")
     with run_safety.FolderLock(params.model_dir):
         train_params.set_seeds(args.seed)
         print(device.describe(), flush=True)
@@ -117,7 +129,7 @@ def run(args, environ=None, input_fn=None):
               f"{params.rank_size} ranks, {params.steps_per_epoch} steps/epoch, {params.max_train_steps} steps, "
               f"model_dir {params.model_dir}", flush=True)
         try:
-            last = estimator_impl.train(params, input_fn, device)
+            last, steps = estimator_impl.train(params, input_fn, device, os.path.join(result_dir, "train"))
         except tf.errors.OpError as err:
             diagnosis = data_provider.diagnose(err, files) if files else None
             if diagnosis:
@@ -125,8 +137,26 @@ def run(args, environ=None, input_fn=None):
             if device.cluster is None or not isinstance(err, distributed.PEER_ERRORS) or data_provider.explain(err):
                 raise
             raise UserError(f"train.py: {device.cluster.describe_failure(err)}") from None
+        write_result(result_dir, args, params, device, steps, started, environ)
     print(f"last checkpoint: {last}", flush=True)
     return last
+
+
+def write_result(folder, args, params, device, steps, started, environ):
+    """The run's result.json: this process's steady-state timing (null when it found nothing left to train);
+    the accuracy (top-1 on the validation split) is the evaluation's to add (eval_image_classifier_mobilenet)."""
+    clock = steps.clock
+    # images/sec as the summary prints it (2 decimals) and ms/step from it: the contract's checker wants the
+    # summary within 1e-4 of the record, which 2 decimals of a CPU test's ~10 images/sec are not.
+    images_per_sec = round(clock.images_per_sec, 2) if clock.images_per_sec else None
+    ms_per_step = params.global_batch_size * 1000.0 / images_per_sec if images_per_sec else None
+    run_report.write_result(
+        folder, model="MobileNetV1_for_TensorFlow", launcher=environ.get(LAUNCHER_ENV, "train.py"),
+        device=device.precision.device, precision=device.precision.dtype, batch_size=params.global_batch_size,
+        rank_size=params.rank_size, steps=len(clock.seconds), warmup_steps=clock.warmup_excluded,
+        ms_per_step=ms_per_step, images_per_sec=images_per_sec, accuracy_name="top1", accuracy=None,
+        final_loss=steps.final_loss, e2e_seconds=round(time.time() - started, 3), rank_id=params.rank_id,
+        global_step=steps.global_step)
 
 
 def main(argv):

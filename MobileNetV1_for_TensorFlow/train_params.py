@@ -9,7 +9,6 @@ import os
 import random
 
 import numpy as np
-import tensorflow as tf
 
 import lr_schedule
 
@@ -74,6 +73,8 @@ def from_args(args, environ):
 
 def set_seeds(seed):
     """Same seed on every rank, so that all ranks start from the same weights."""
+    import tensorflow as tf  # here, not above: train.py's flag parser reads DEFAULT_EPOCHS before TensorFlow loads
+
     random.seed(seed)
     np.random.seed(seed)
     tf.compat.v1.set_random_seed(seed)

@@ -89,6 +89,12 @@ def check_records(files):
         raise _not_slim(found)
 
 
+def estimated_count(files):
+    """About how many records the files hold, for progress lines: the first file's count times the number of
+    files (slim's build_imagenet_data.py writes shards of equal size)."""
+    return sum(1 for _ in tf.compat.v1.io.tf_record_iterator(files[0])) * len(files)
+
+
 def diagnose(error, files):
     """A DataError naming the file (and record) behind a runtime data error, or None for other errors. Only on
     the failure path: it reads the files again up to the bad record."""

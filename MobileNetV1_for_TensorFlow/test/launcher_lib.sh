@@ -1,7 +1,8 @@
 # MobileNetV1's part of its launchers (sourced): the flags, the train.py and evaluation command lines and
-# the metrics. The launcher sets suffix (acc|perf), evaluate (True|False), max_train_steps or max_epoch,
-# multi_worker=True in the 8p launchers (workers.sh starts RANK_SIZE workers) and any flag default before
-# sourcing. The shared steps are in launcher_common.sh and workers.sh (vendored copies; see their headers).
+# the loss file. Timing and accuracy come from the result.json each rank's train.py writes into its output
+# folder (the evaluation adds top-1 to the reporting folder's). The launcher sets suffix (acc|perf), evaluate
+# (True|False), max_train_steps or max_epoch, multi_worker=True in the 8p launchers (workers.sh starts RANK_SIZE
+# workers) and any flag default before sourcing. The shared steps are in launcher_common.sh and workers.sh (vendored copies; see their headers).
 
 source "$(dirname "${BASH_SOURCE[0]}")/launcher_common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
@@ -43,23 +44,23 @@ train_args=(--dataset_dir="$data_path" "${length[@]}" --iterations_per_loop="$it
     --num_classes="$num_classes" --labels_offset="$labels_offset" --num_train_samples="$num_train_samples"
     --batch_norm_decay="$batch_norm_decay" --precision_mode="$precision_mode" --over_dump="$over_dump"
     --collective_timeout="$collective_timeout")
+export ZOO_LAUNCHER=$launcher  # result.json's launcher
 
 if [ "$multi_worker" = True ]; then
     worker_command() {
         mkdir -p "$test_dir/output/$1/ckpt"
         cd "$model_dir" && exec python3 train.py "${train_args[@]}" --model_dir="$test_dir/output/$1/ckpt" \
-            >>"$(rank_log "$1")" 2>&1
+            --result_dir="$test_dir/output/$1" >>"$(rank_log "$1")" 2>&1
     }
     start_workers npu_bridge "$batch_size"
     chief_log=$test_dir/output/0/train_0.log  # rank 0 alone checkpoints; absent on the other hosts
 else
     start_single "$batch_size"
     mkdir -p "$out/ckpt"
-    run_python train.py "$log" "${train_args[@]}" --model_dir="$out/ckpt"
+    run_python train.py "$log" "${train_args[@]}" --model_dir="$out/ckpt" --result_dir="$out"
     chief_log=$log
 fi
 
-train_accuracy=NA
 if [ "$evaluate" = True ] && [ ! -f "$chief_log" ]; then
     echo "[Warning] $launcher: rank 0 runs on another host; it evaluates there (TrainAccuracy NA here)" >&2
 elif [ "$evaluate" = True ]; then
@@ -69,8 +70,7 @@ elif [ "$evaluate" = True ]; then
     run_python eval_image_classifier_mobilenet.py "$eval_log" --checkpoint_path="$last_ckpt" \
         --dataset_dir="$data_path" --eval_dir="$out/eval" --model_name=mobilenet_v1 --moving_average_decay=0.9999 \
         --eval_image_size="$image_size" --num_classes="$num_classes" --labels_offset="$labels_offset" \
-        --batch_size="$eval_batch_size"
-    train_accuracy=$(grep '^top1: ' "$eval_log" | tail -n 1 | awk '{print $2}')
+        --batch_size="$eval_batch_size" --result_dir="$out"
 fi
 
 # Step lines: "step:<n>  epoch:<e> ips:<i> loss:<l>  total_loss:<t>  lr:<r>, " - read by field name, not position.
@@ -78,9 +78,4 @@ field() { awk -v key="$1:" '/^step:/ {for (i = 1; i <= NF; i++) if (index($i, ke
 loss_file=$out/train_${CaseName}_loss.txt
 field loss >"$loss_file"
 [ -s "$loss_file" ] || fail "$launcher: no step lines (nothing trained; --resume=True past max_train_steps?)" "$log"
-# The first logging interval includes graph building and warm-up; it is left out when there are others.
-ActualFPS=$(field ips | awk '{v[NR] = $1} END {
-    if (NR == 0) {print "NA"; exit}
-    first = (NR > 1) ? 2 : 1; s = 0; for (i = first; i <= NR; i++) s += v[i]; printf "%.2f", s / (NR - first + 1)}')
-TrainingTime=$(awk -v fps="$ActualFPS" -v b="$batch_size" -v n="$RANK_SIZE" 'BEGIN {printf "%.2f", b * n * 1000 / fps}')
-finish_run TrainAccuracy "$train_accuracy" "$loss_file"
+finish_from_result TrainAccuracy

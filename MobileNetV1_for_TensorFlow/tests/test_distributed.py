@@ -86,6 +86,10 @@ def test_full_8p_launcher_two_workers(model_copy, small_data):
     assert os.path.isfile(out / "0" / "ckpt" / "0" / "model.ckpt-10.index")
     assert not glob.glob(str(out / "1" / "ckpt" / "1" / "model.ckpt*"))
     assert "weights: EMA" in (out / "1" / "eval_1.log").read_text()
+    # Every rank's own record; the evaluation's top-1 in the reporting (last) rank's.
+    records = [json.loads((out / str(r) / "result.json").read_text()) for r in range(2)]
+    assert [(r["rank_id"], r["batch_size"], r["steps"]) for r in records] == [(0, 16, 10), (1, 16, 10)]
+    assert records[0]["accuracy"] is None and records[1]["accuracy"] is not None
 
 
 @pytest.mark.slow

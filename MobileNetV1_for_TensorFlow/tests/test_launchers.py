@@ -1,5 +1,6 @@
 """The 1p launchers through bash, checked with the vendored contract checker (tests/contract.py): the full
-launcher learns a synthetic set to >= 90 % top-1; the performance launcher, started with the original's
+launcher learns a synthetic set to >= 90 % top-1 (its summary from result.json, its TensorBoard runs train/ and
+eval/ under the output folder); the performance launcher, started with the original's
 --dataset_dir= and stopped by SIGTERM, resumes the way the original README runs it (variables edited at the
 top of the launcher, `bash train_performance_1p.sh` with no arguments), and the original launchers' own
 grep/awk commands read the right images/sec and loss from its log."""
@@ -75,8 +76,14 @@ def test_full_launcher_learns_to_90_percent_top1(model_copy, tmp_path):
     assert (out / "train_0.log").read_text().startswith("device: CPU, precision: float32 (must_keep_origin_dtype)")
     eval_log = (out / "eval_0.log").read_text()
     assert "weights: EMA" in eval_log and "images: 200" in eval_log and "acc: [" in eval_log
-    top1 = [l for l in eval_log.splitlines() if l.startswith("top1: ")][-1].split()[1]
-    assert result.summary["TrainAccuracy"] == top1
+    top1 = float([l for l in eval_log.splitlines() if l.startswith("top1: ")][-1].split()[1])
+    assert result.summary["TrainAccuracy"] == f"{top1:.4f}"  # a fraction, from result.json
+    assert result.result["accuracy"] == pytest.approx(top1, abs=1e-6)
+    assert (result.result["launcher"], result.result["steps"]) == ("train_full_1p.sh", LEARN_STEPS)
+    runs = contract.read_scalars(str(out))  # tensorboard --logdir test/output/0
+    assert {"loss", "total_loss", "learning_rate", "train_top1", "images_per_sec"} <= set(runs["train"])
+    assert set(runs["eval"]) == {"top1", "top5", "loss"}
+    assert runs["eval"]["top1"] == [(LEARN_STEPS, pytest.approx(top1, abs=1e-6))]
     assert len((out / f"train_{case}_loss.txt").read_text().split()) == LEARN_STEPS // 10
     assert os.path.isfile(out / "ckpt" / "0" / f"model.ckpt-{LEARN_STEPS}.index")
 

@@ -1,7 +1,9 @@
-"""The entry points in this process on small synthetic TFRecords: train.py (step lines, checkpoints, resume,
-warm start, the NaN/overflow check, injected input), EMA evaluation, export, and one-line errors."""
+"""The entry points in this process on small synthetic TFRecords: train.py (step lines, checkpoints, result.json,
+TensorBoard scalars, progress lines, resume, warm start, the NaN/overflow check, injected input), EMA evaluation
+(its scalars, its accuracy in result.json), export, and one-line errors."""
 import contextlib
 import io
+import json
 import re
 import shutil
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import contract
 import eval_image_classifier_mobilenet
 import export_inference_graph
 import run_safety
@@ -28,10 +31,11 @@ def evaluate(data, checkpoint, eval_dir, *extra):
 @pytest.fixture(scope="module")
 def trained(small_data, tmp_path_factory):
     """One epoch (320 / 16 = 20 steps; --max_epoch alone sets the length, as in the original) with an EMA;
-    checkpoints every epoch."""
+    checkpoints every epoch; a progress line after every step."""
     model_dir = tmp_path_factory.mktemp("trained")
     stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
+    with contextlib.redirect_stdout(stdout), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_PROGRESS_EVERY", "0.0001")
         train.main(train_args(small_data, model_dir, "--max_epoch=1", "--moving_average_decay=0.9999"))
     return model_dir / "0", stdout.getvalue()
 
@@ -50,10 +54,41 @@ def test_start_up_line_step_lines_and_checkpoints(trained):
     assert (ckpt_dir / "train_log.log").read_text().splitlines()[-1].rstrip() == line.rstrip()
     assert tf.train.latest_checkpoint(str(ckpt_dir)).endswith("model.ckpt-20")
     assert stdout.rstrip().endswith(f"last checkpoint: {ckpt_dir}/model.ckpt-20")
+    progress = [l for l in stdout.splitlines() if l.startswith("[progress] ")]
+    assert re.search(r" step 20/20 \(100\.0%\) loss \d+\.\d{4} images/sec \d+\.\d elapsed ", progress[-1]), progress
 
 
-def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path):
+def test_result_record_and_training_scalars(trained):
+    """result.json (train.py alone: in the rank's folder) times the steps after the first 10 and ends with the
+    last logged loss; the TensorBoard run train/ holds the logged values at the logging steps."""
+    ckpt_dir, stdout = trained
+    record = json.loads((ckpt_dir / "result.json").read_text())
+    assert (record["launcher"], record["device"], record["precision"], record["batch_size"], record["rank_size"],
+            record["steps"], record["warmup_steps"], record["global_step"]) == (
+               "train.py", "CPU", "float32", 16, 1, 20, 10, 20)
+    assert record["images_per_sec"] == pytest.approx(16 * 1000 / record["ms_per_step"])
+    last_loss = [l for l in stdout.splitlines() if l.startswith("step:20 ")][0].split()[3]
+    assert last_loss == f"loss:{record['final_loss']:.6f}"
+    assert record["accuracy_name"] == "top1" and record["accuracy"] is None  # the evaluation's to add
+    scalars = contract.read_scalars(str(ckpt_dir))["train"]
+    assert set(scalars) == {"loss", "total_loss", "learning_rate", "train_top1", "images_per_sec"}
+    assert [step for step, _ in scalars["loss"]] == [5, 10, 15, 20]
+    assert scalars["loss"][-1][1] == pytest.approx(record["final_loss"])
+    assert scalars["loss"][0][1] != scalars["loss"][-1][1]
+    rates = [value for _, value in scalars["learning_rate"]]
+    assert rates == sorted(rates) and rates[0] < rates[-1]  # the one-epoch warm-up
+    assert all(t > l for (_, t), (_, l) in zip(scalars["total_loss"], scalars["loss"]))  # + weight decay
+    assert all(0 <= value <= 1 for _, value in scalars["train_top1"])
+    assert all(value > 0 for _, value in scalars["images_per_sec"])
+
+
+def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path, monkeypatch):
+    """Also: each evaluation's scalars at its checkpoint's step, progress lines per batch, and --result_dir
+    puts the last checkpoint's top-1 into a training run's result.json."""
     ckpt_dir, _ = trained
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(ckpt_dir / "result.json", run_dir)
     prefix = str(ckpt_dir / "model.ckpt-20")
     reader = tf.train.load_checkpoint(prefix)
     name = "MobilenetV1/Logits/Conv2d_1c_1x1/weights"
@@ -61,8 +96,11 @@ def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path):
     status, raw, _ = evaluate(small_data, prefix, tmp_path)
     assert status == 0
     # A folder: every checkpoint in it (0 and 20), oldest first.
-    status, ema, _ = evaluate(small_data, ckpt_dir, tmp_path, "--moving_average_decay=0.9999")
+    monkeypatch.setenv("ZOO_PROGRESS_EVERY", "0.0001")
+    status, ema, _ = evaluate(small_data, ckpt_dir, tmp_path, "--moving_average_decay=0.9999",
+                              f"--result_dir={run_dir}")
     assert status == 0
+    assert re.search(r"^\[progress\] .* batch 2/2 \(100\.0%\) loss \d+\.\d{4} images/sec ", ema, re.M), ema
     assert [l.split()[3] for l in ema.splitlines() if l.startswith("checkpoint:")] == ["0", "20"]
     assert "weights: raw" in raw and "weights: EMA" in ema
     assert last_value(raw, "loss: ") != pytest.approx(last_value(ema, "loss: "), rel=1e-4)
@@ -70,6 +108,14 @@ def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path):
         assert last_value(out, "acc: ") == last_value(out, "top1: ")
         assert "images: 100" in out  # the whole validation split, last batch included
     assert len((tmp_path / "eval_results.txt").read_text().splitlines()) == 3 * 5
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["accuracy"] == pytest.approx(last_value(ema, "top1: "), abs=1e-6)
+    assert record["top5"] == pytest.approx(last_value(ema, "top5: "), abs=1e-6)
+    assert record["steps"] == 20  # the training's record, completed
+    scalars = contract.read_scalars(str(tmp_path))["."]
+    assert set(scalars) == {"top1", "top5", "loss"}
+    assert sorted(step for step, _ in scalars["top1"]) == [0, 20, 20]  # raw at 20, then EMA at 0 and 20
+    assert scalars["loss"][-1][1] == pytest.approx(last_value(ema, "loss: "), abs=1e-6)
 
 
 def test_export_saved_model_and_frozen_graph(trained, tmp_path):
