@@ -146,15 +146,11 @@ def write_result(folder, args, params, device, steps, started, environ):
     """The run's result.json: this process's steady-state timing (null when it found nothing left to train);
     the accuracy (top-1 on the validation split) is the evaluation's to add (eval_image_classifier_mobilenet)."""
     clock = steps.clock
-    # images/sec as the summary prints it (2 decimals) and ms/step from it: the contract's checker wants the
-    # summary within 1e-4 of the record, which 2 decimals of a CPU test's ~10 images/sec are not.
-    images_per_sec = round(clock.images_per_sec, 2) if clock.images_per_sec else None
-    ms_per_step = params.global_batch_size * 1000.0 / images_per_sec if images_per_sec else None
     run_report.write_result(
         folder, model="MobileNetV1_for_TensorFlow", launcher=environ.get(LAUNCHER_ENV, "train.py"),
         device=device.precision.device, precision=device.precision.dtype, batch_size=params.global_batch_size,
         rank_size=params.rank_size, steps=len(clock.seconds), warmup_steps=clock.warmup_excluded,
-        ms_per_step=ms_per_step, images_per_sec=images_per_sec, accuracy_name="top1", accuracy=None,
+        ms_per_step=clock.ms_per_step, images_per_sec=clock.images_per_sec, accuracy_name="top1", accuracy=None,
         final_loss=steps.final_loss, e2e_seconds=round(time.time() - started, 3), rank_id=params.rank_id,
         global_step=steps.global_step)
 
