@@ -62,10 +62,18 @@ with graph.as_default():
 """,
 }
 PRINT_VARIABLES = """
-import json
-print("VARIABLES " + json.dumps([[v.name, [int(d) for d in v.shape], tf.as_dtype(v.dtype).base_dtype.name]
-                                 for v in variables]))
+import json, sys
+sys.path.insert(0, {repo!r})
+from ci.scaling import describe
+print("VARIABLES " + json.dumps(describe(variables)))
 """
+
+
+def describe(variables):
+    """[(name, shape, dtype name)] of TensorFlow or Keras variables."""
+    import tensorflow as tf
+
+    return [(v.name, [int(d) for d in v.shape], tf.as_dtype(v.dtype).base_dtype.name) for v in variables]
 
 
 def dtype_bytes(dtype):
@@ -84,7 +92,7 @@ def gradient_bytes(variables):
 
 
 def model_variables(model):
-    code = "import tensorflow as tf\n" + NETWORKS[model] + PRINT_VARIABLES
+    code = "import tensorflow as tf\n" + NETWORKS[model] + PRINT_VARIABLES.format(repo=REPO)
     proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.join(REPO, model), capture_output=True,
                           text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("VARIABLES ")]
