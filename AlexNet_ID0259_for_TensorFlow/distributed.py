@@ -114,15 +114,7 @@ class Cluster:
 
     def check_port_free(self):
         """gRPC aborts the whole process on a busy port, so the port is probed first."""
-        host, port = self.workers[self.index].rsplit(":", 1)
-        with socket.socket() as probe:
-            # As gRPC binds: a listening socket makes the port busy, connections of agree_on_workers closing do not.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("", int(port)))
-            except OSError as err:
-                raise ClusterError(f"TF_CONFIG: port {port} of worker {self.index} ({host}:{port}) cannot be "
-                                   f"used: {err.strerror}; choose another port") from None
+        bound_socket(self.workers, self.index).close()
 
     def session_config(self, config):
         """A copy of config that keeps this worker's ops on its own devices and names worker 0 as the leader
@@ -295,15 +287,24 @@ def agree_on_workers(workers, index, wait):
         if answer.get("problem"):
             raise ClusterError(f"rank {index}: rank 0 stopped the cluster: {answer['problem']}")
         return
-    with socket.socket() as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            server.bind(("", int(port)))
-        except OSError as err:
-            raise ClusterError(f"TF_CONFIG: port {port} of worker 0 ({workers[0]}) cannot be used: {err.strerror}; "
-                               "choose another port") from None
+    with bound_socket(workers, CHIEF) as server:
         server.listen(len(workers))
         _serve_list(server, workers, deadline, wait)
+
+
+def bound_socket(workers, index):
+    """A socket bound to worker index's port on every interface (as TensorFlow's server binds it), or ClusterError.
+    SO_REUSEADDR as gRPC sets it: a listening socket makes the port busy, connections closing on it do not."""
+    host, port = workers[index].rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("", int(port)))
+    except OSError as err:
+        sock.close()
+        raise ClusterError(f"TF_CONFIG: port {port} of worker {index} ({host}:{port}) cannot be used: "
+                           f"{err.strerror}; choose another port") from None
+    return sock
 
 
 def _send(conn, message):
