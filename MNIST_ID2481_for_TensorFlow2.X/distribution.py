@@ -13,6 +13,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+import distributed
 from errors import UsageError
 
 
@@ -115,6 +116,13 @@ def cluster_from_env():
 def create_cluster_strategy(timeout_seconds):
     """A collective all-reduce strategy whose collectives fail after timeout_seconds instead of waiting forever
     for a worker that hangs; a worker that dies is detected sooner by the strategy's peer health check."""
+    config = json.loads(os.environ["TF_CONFIG"])
+    try:
+        # Before the strategy starts this worker's server: one launcher per host gives every host its own copy
+        # of the worker list, and copies that differ would otherwise hang until a collective times out.
+        distributed.agree_on_workers(config["cluster"]["worker"], int(config["task"]["index"]), timeout_seconds)
+    except distributed.ClusterError as err:
+        raise UsageError(str(err)) from None
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_seconds)
     try:
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)

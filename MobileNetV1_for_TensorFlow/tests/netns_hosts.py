@@ -63,12 +63,15 @@ class Hosts:
         return ["ip", "netns", "exec", self.names[i], *argv]
 
     def shape(self, mbit):
-        """Limits every host's link to mbit Mbit/s each way (token bucket on both ends of its veth)."""
+        """Limits every host's link to mbit Mbit/s each way (token bucket on both ends of its veth). The bucket
+        holds 10 ms of traffic (at least 1 Mbit): a bucket smaller than what the rate sends per kernel tick
+        (1 to 4 ms) caps the rate far below the one asked for at Gbit/s rates."""
+        burst = max(1, mbit // 100)
         for i, name in enumerate(self.names):
             for netns, dev in ((name, "eth0"), (self.switch, f"p{i}")):
                 _ip("link", "show", dev, netns=netns)  # fails early with the device's name if it is missing
                 subprocess.run(["ip", "netns", "exec", netns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
-                                "rate", f"{mbit}mbit", "burst", "1mbit", "latency", "50ms"],
+                                "rate", f"{mbit}mbit", "burst", f"{burst}mbit", "latency", "50ms"],
                                check=True, capture_output=True, text=True)
 
     def __enter__(self):

@@ -19,12 +19,16 @@ Both offer what a training script needs:
     ranks.mean(tensor)               the mean over ranks (epoch metrics, held-out counts)
     ranks.average_in_place(vars)     variables each rank updates alone (batch-norm statistics) -> their mean
     ranks.describe_failure(error)    one line for a collective op that failed
+
+`agree_on_workers(workers, index, wait)` (called by `Cluster.connect`, and by MNIST TF2's distribution.py, which
+holds a copy of this file for it) checks, before TensorFlow starts, that every worker was given the same list.
 """
 import hashlib
 import json
 import os
 import re
 import socket
+import time
 
 import tensorflow as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
@@ -110,13 +114,7 @@ class Cluster:
 
     def check_port_free(self):
         """gRPC aborts the whole process on a busy port, so the port is probed first."""
-        host, port = self.workers[self.index].rsplit(":", 1)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("", int(port)))
-            except OSError as err:
-                raise ClusterError(f"TF_CONFIG: port {port} of worker {self.index} ({host}:{port}) cannot be "
-                                   f"used: {err.strerror}; choose another port") from None
+        bound_socket(self.workers, self.index).close()
 
     def session_config(self, config):
         """A copy of config that keeps this worker's ops on its own devices and names worker 0 as the leader
@@ -134,6 +132,7 @@ class Cluster:
 
     def connect(self, config):
         """Starts this worker's server; returns (session config, session target)."""
+        agree_on_workers(self.workers, self.index, self.timeout_seconds)
         self.check_port_free()
         config = self.session_config(config)
         self.server = tf.distribute.Server(tf.train.ClusterSpec({"worker": self.workers}), job_name="worker",
@@ -257,3 +256,126 @@ def digest(values):
     for value in values:
         sha.update(value.tobytes())
     return sha.hexdigest()[:16]
+
+
+# After a disagreement, how long rank 0 still answers the workers that have not checked in yet, so that they stop
+# at once too instead of waiting for a rank 0 that is gone.
+GRACE_SECONDS = 10.0
+
+
+def agree_on_workers(workers, index, wait):
+    """Checks that this worker's list (its TF_CONFIG) is rank 0's, before any TensorFlow server starts.
+
+    With one launcher per host, each host is given its own copy of the list; copies that differ (a typo, a stale
+    list, one host more) would leave TensorFlow waiting for workers that never come until a collective times
+    out, minutes later. So every rank connects to rank 0's address and port (as its own list says) and sends
+    its list; rank 0 listens there, with a plain socket, until every other rank has checked in, answers each
+    with its own list, and closes the port for its TensorFlow server. Raises ClusterError (one line) when the
+    lists differ (on rank 0 and on that rank), two workers claim the same index, or rank 0 / a rank does not
+    show up within `wait` seconds."""
+    host, port = workers[0].rsplit(":", 1)
+    deadline = time.time() + wait
+    if index != CHIEF:
+        answer = _ask_rank_0(host, int(port), {"rank": index, "workers": workers}, deadline, wait)
+        if answer is None:
+            raise ClusterError(f"rank {index}: {workers[0]} does not answer as rank 0 of this cluster (another "
+                               "program on that port?)")
+        if answer["workers"] != workers:
+            raise ClusterError(f"rank {index}: the worker list differs from rank 0's (rank 0: "
+                               f"{','.join(map(str, answer['workers']))}; rank {index}: {','.join(workers)}); give "
+                               "every worker the same list (--worker_hosts)")
+        if answer.get("problem"):
+            raise ClusterError(f"rank {index}: rank 0 stopped the cluster: {answer['problem']}")
+        return
+    with bound_socket(workers, CHIEF) as server:
+        server.listen(len(workers))
+        _serve_list(server, workers, deadline, wait)
+
+
+def bound_socket(workers, index):
+    """A socket bound to worker index's port on every interface (as TensorFlow's server binds it), or ClusterError.
+    SO_REUSEADDR as gRPC sets it: a listening socket makes the port busy, connections closing on it do not."""
+    host, port = workers[index].rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("", int(port)))
+    except OSError as err:
+        sock.close()
+        raise ClusterError(f"TF_CONFIG: port {port} of worker {index} ({host}:{port}) cannot be used: "
+                           f"{err.strerror}; choose another port") from None
+    return sock
+
+
+def _send(conn, message):
+    conn.sendall((json.dumps(message) + "\n").encode())
+
+
+def _receive(conn):
+    """The peer's one-line JSON message (a dict with a list of workers), or None when it speaks otherwise."""
+    try:
+        message = json.loads(conn.makefile(encoding="utf-8").readline())
+    except (OSError, ValueError):
+        return None
+    return message if isinstance(message, dict) and isinstance(message.get("workers"), list) else None
+
+
+def _ask_rank_0(host, port, message, deadline, wait):
+    """Rank 0's answer to message; retries until deadline, as rank 0 may start later than this worker."""
+    while True:
+        try:
+            conn = socket.create_connection((host, port), timeout=5)
+            break
+        except OSError:
+            if time.time() > deadline:
+                raise ClusterError(f"rank {message['rank']}: rank 0 at {host}:{port} did not answer within "
+                                   f"{wait:g} s (not started, or given another list)") from None
+            time.sleep(0.5)
+    with conn:  # this side closes first: TIME_WAIT stays here, not on the port rank 0's server binds next
+        conn.settimeout(30)
+        _send(conn, message)
+        return _receive(conn)
+
+
+def _serve_list(server, workers, deadline, wait):
+    """Rank 0's side: answers every rank that checks in; raises ClusterError on the first disagreement once the
+    others have checked in too (or GRACE_SECONDS later)."""
+    arrived, heard, problem = {}, set(), None  # heard: every index that checked in, agreeing or not
+    while not heard >= set(range(1, len(workers))):
+        if time.time() > deadline:
+            break
+        server.settimeout(max(0.1, deadline - time.time()))
+        try:
+            conn, (peer, _) = server.accept()
+        except socket.timeout:
+            continue
+        with conn:
+            conn.settimeout(30)
+            message = _receive(conn)
+            rank = message.get("rank") if message else None
+            if not isinstance(rank, int):
+                continue  # not a worker of this cluster (a port scan?)
+            heard.add(rank)
+            if message["workers"] != workers:
+                found = (f"rank {rank}'s worker list differs from rank 0's (rank 0: {','.join(workers)}; rank "
+                         f"{rank}: {','.join(map(str, message['workers']))})")
+            elif rank in arrived:
+                found = f"the workers at {arrived[rank]} and {peer} both are rank {rank}"
+            else:
+                found = None if 0 < rank < len(workers) else f"a worker at {peer} claims rank {rank}"
+            _send(conn, {"workers": workers, "problem": problem or found})
+            try:
+                conn.recv(1)  # until the other side closes
+            except OSError:
+                pass
+        if found is None:
+            arrived[rank] = peer
+        elif problem is None:
+            problem = found
+            deadline = min(deadline, time.time() + GRACE_SECONDS)
+    if problem:
+        raise ClusterError(f"rank 0: {problem}; give every worker the same list (--worker_hosts)")
+    missing = [f"{r} ({workers[r]})" for r in range(1, len(workers)) if r not in arrived]
+    if missing:
+        raise ClusterError(f"rank 0: rank(s) {', '.join(missing)} did not check in within {wait:g} s (not "
+                           "started, or given another rank 0)")

@@ -126,3 +126,69 @@ def test_digest_tells_equal_weights_from_different_ones():
     a = [np.arange(4, dtype=np.float32), np.ones(3, np.float32)]
     assert distributed.digest(a) == distributed.digest([x.copy() for x in a])
     assert distributed.digest(a) != distributed.digest([a[0], a[1] * 2])
+
+
+def check_in(*workers_and_ranks, wait=5.0):
+    """Runs agree_on_workers for each (worker list, rank) at once, as the workers of a cluster do; returns what
+    each one raised (its ClusterError's line, or None) and the seconds all took."""
+    import threading
+    import time
+
+    results = [None] * len(workers_and_ranks)
+
+    def one(position, workers, rank):
+        try:
+            distributed.agree_on_workers(workers, rank, wait)
+        except distributed.ClusterError as err:
+            results[position] = str(err)
+
+    threads = [threading.Thread(target=one, args=(i, *pair)) for i, pair in enumerate(workers_and_ranks)]
+    start = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.time() - start
+
+
+def free_ports(count):
+    probes = [socket.socket() for _ in range(count)]
+    for probe in probes:
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in probes]
+    for probe in probes:
+        probe.close()
+    return ports
+
+
+def test_workers_with_the_same_list_agree_and_leave_rank_0s_port_free():
+    ports = free_ports(3)
+    workers = [f"localhost:{port}" for port in ports]
+    assert check_in((workers, 2), (workers, 0), (workers, 1))[0] == [None, None, None]
+    distributed.Cluster(workers, 0, 5).check_port_free()  # TensorFlow's server can bind it next
+
+
+def test_a_worker_with_another_list_and_rank_0_stop_at_once_with_one_line_each():
+    port, other = free_ports(2)
+    ours, theirs = [f"localhost:{port}", f"localhost:{other}"], [f"localhost:{port}", f"localhost:{other + 1}"]
+    (zero, one), seconds = check_in((ours, 0), (theirs, 1), wait=60)
+    lists = f"(rank 0: {','.join(ours)}; rank 1: {','.join(theirs)})"
+    assert one == f"rank 1: the worker list differs from rank 0's {lists}; give every worker the same list " \
+                  "(--worker_hosts)"
+    assert zero == f"rank 0: rank 1's worker list differs from rank 0's {lists}; give every worker the same list " \
+                   "(--worker_hosts)"
+    assert seconds < 10
+
+
+def test_two_workers_with_one_rank_and_a_missing_rank_0_are_named():
+    workers = [f"localhost:{port}" for port in free_ports(3)]
+    # Rank 2 does not come: rank 0 waits for it (until `wait`) after it found the second rank 1.
+    (zero, first, second), _ = check_in((workers, 0), (workers, 1), (workers, 1), wait=3.0)
+    assert zero.startswith("rank 0: the workers at 127.0.0.1 and 127.0.0.1 both are rank 1")
+    refused = "rank 1: rank 0 stopped the cluster: the workers at 127.0.0.1 and 127.0.0.1 both are rank 1"
+    assert sorted([first, second], key=str) == [None, refused]  # the first to arrive was taken as rank 1
+    (alone,), seconds = check_in((workers, 1), wait=1.0)
+    assert alone == f"rank 1: rank 0 at {workers[0]} did not answer within 1 s (not started, or given another list)"
+    (waiting,), _ = check_in((workers, 0), wait=1.0)
+    assert waiting == (f"rank 0: rank(s) 1 ({workers[1]}), 2 ({workers[2]}) did not check in within 1 s (not "
+                       "started, or given another rank 0)")

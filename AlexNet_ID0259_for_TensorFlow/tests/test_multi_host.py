@@ -1,0 +1,93 @@
+"""The documented several-machines command: the 8p launcher started once per host, each with the same
+--worker_hosts and its own --task_index. The hosts are two network namespaces joined by veth links (netns_hosts;
+as root), else both workers on localhost; each host has its own copy of the model folder, as separate machines
+do. No launcher sees the other host's worker: a lost peer must be noticed by the worker itself."""
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import contract
+import netns_hosts
+from conftest import environment
+
+LAUNCHER = "train_full_8p.sh"
+SMALL = ["--batch=4", "--val_photos=8", "--log_every=1", "--precision_mode=must_keep_origin_dtype"]
+
+
+@contextlib.contextmanager
+def one_launcher_per_host(model_copy, tmp_path, photos, *args):
+    """([(launcher process, its host's model folder)] for hosts 0 and 1, [host:port of each worker]); whatever
+    still runs on the way out is killed."""
+    folders = [model_copy, tmp_path / "host1" / model_copy.name]
+    shutil.copytree(model_copy, folders[1])
+    with netns_hosts.workers(2) as (addresses, on_host):
+        procs = [subprocess.Popen(on_host(index, ["bash", f"{folder}/test/{LAUNCHER}", f"--data_path={photos}",
+                                                  *SMALL, *args, f"--worker_hosts={','.join(addresses)}",
+                                                  f"--task_index={index}"]),
+                                  env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True) for index, folder in enumerate(folders)]
+        try:
+            yield list(zip(procs, folders)), addresses
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+
+
+def rank_log(folder, rank):
+    return (folder / "test" / "output" / str(rank) / f"train_{rank}.log").read_text()
+
+
+def digests(log_text):
+    return dict(re.findall(r"^worker \d: weights digest (.+): (\w+)$", log_text, re.M))
+
+
+@pytest.mark.slow
+def test_two_hosts_one_launcher_each_train_one_model(model_copy, tmp_path, photos):
+    with one_launcher_per_host(model_copy, tmp_path, photos, "--max_epoch=1", "--max_step=2") as (hosts, _):
+        results = [proc.communicate(timeout=300)[0] for proc, _ in hosts]
+    for rank, (proc, folder) in enumerate(hosts):
+        assert proc.returncode == 0, f"rank {rank}: {results[rank][-3000:]}"
+        # Each host's folder holds its own rank's complete summary and training log, nothing of the other's.
+        assert sorted(p.name for p in (folder / "test" / "output").iterdir() if p.is_dir()) == [str(rank)]
+        run = contract.Run(str(folder), LAUNCHER, results[rank], device_id=str(rank))
+        summary, problems = contract.find_summary(run)
+        assert summary and contract.check_summary(run, summary) == [], problems
+        assert run.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs4_2p_acc"
+    logs = [rank_log(folder, rank) for rank, (_, folder) in enumerate(hosts)]
+    first, second = digests(logs[0]), digests(logs[1])
+    assert set(first) == {"after broadcast", "at end"} and first == second, (first, second)
+    assert first["after broadcast"] != first["at end"]
+    outputs = [folder / "test" / "output" / str(rank) for rank, (_, folder) in enumerate(hosts)]
+    assert (outputs[0] / "model" / "model.ckpt-2.index").is_file()
+    assert not list(outputs[1].glob("model*")) and not list(outputs[1].glob("*.png"))
+
+
+@pytest.mark.slow
+def test_the_survivor_of_a_killed_host_stops_within_the_collective_timeout_naming_it(model_copy, tmp_path, photos):
+    """Rank 1's worker is killed (SIGKILL: its host's launcher sees that, rank 0's does not): rank 0's worker
+    stops by itself with one line naming rank 1's host:port, and rank 0's launcher exits 1."""
+    with one_launcher_per_host(model_copy, tmp_path, photos, "--max_epoch=50", "--max_step=5",
+                               "--collective_timeout=20") as (hosts, addresses):
+        (survivor, folder0), (victim, folder1) = hosts
+        deadline = time.time() + 180
+        log = folder1 / "test" / "output" / "1" / "train_1.log"
+        while not (log.is_file() and "weights digest after broadcast" in log.read_text()):
+            assert time.time() < deadline and survivor.poll() is None, "rank 1 did not start training"
+            time.sleep(0.5)
+        header = "".join(victim.stdout.readline() for _ in range(2))
+        os.kill(int(re.search(r"^rank 1: pid (\d+),", header, re.M).group(1)), signal.SIGKILL)
+        killed = time.time()
+        out = survivor.communicate(timeout=120)[0]
+        waited = time.time() - killed
+    assert survivor.returncode == 1 and waited < 20 + 15, f"rank 0's launcher ended {waited:.0f} s after the kill"
+    assert "[Error] rank 0 failed (exit status 1)" in out
+    errors = [line for line in rank_log(folder0, 0).splitlines() if line.startswith("[Error]")]
+    assert len(errors) == 1 and f"lost worker 1 ({addresses[1]}): it no longer accepts connections" in errors[0], errors
