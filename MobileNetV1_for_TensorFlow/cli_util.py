@@ -81,6 +81,10 @@ def _one_line(err, prog):
         return str(err), err.status
     if isinstance(err, (UserError, run_safety.RunSafetyError)):
         return str(err), 1
+    import distributed  # loaded only when the run got as far as forming a cluster
+
+    if isinstance(err, distributed.ClusterError):
+        return str(err), 1
     import tensorflow as tf  # what remains to sort are data and op errors, raised once TensorFlow is loaded
 
     from dataloader import data_provider
