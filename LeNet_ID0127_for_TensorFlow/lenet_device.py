@@ -14,6 +14,10 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import zoo_precision
 
+# Every script that uses TensorFlow imports this module first. TF1-API deprecation notices would bury the
+# training log; errors still show.
+tf.get_logger().setLevel("ERROR")
+
 ADAPTER = "npu_bridge"
 PRECISION_MODES = zoo_precision.PRECISION_MODES
 

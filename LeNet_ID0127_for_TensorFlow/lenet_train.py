@@ -1,72 +1,25 @@
-"""Trains LeNet-5 on MNIST idx files, then evaluates it on the whole test set.
-
-Checkpoints go to <output_path>/ckpt_npu (resumed from when present), TensorBoard events to
-<output_path>/logs. The log lines keep the original port's format so its launcher greps still work.
+"""LeNet.py's TensorFlow part: the training graph, the training loop with its checkpoints, TensorBoard runs
+and progress lines, the evaluation on the test set and the run's result.json. LeNet.py imports it once its
+flags are parsed and its folders checked.
 """
 import os
 import sys
 import time
 from collections import namedtuple
 
-import lenet_cli
-import run_report
-import run_safety
-from lenet_cli import UsageError
-
-import numpy as np
 import tensorflow as tf
 
 import lenet_device
 import lenet_model
 import mnist_idx
+import run_report
+import run_safety
+from lenet_cli import UsageError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
 EVAL_BATCH = 1000
 
 Outcome = namedtuple("Outcome", "accuracy ms_per_step duration losses")
-
-
-def parse_args(argv):
-    p = lenet_cli.ArgumentParser(prog="LeNet.py", description=__doc__)
-    p.add_argument("--data_path", default="MNIST", help="folder with the four MNIST idx files (.gz or plain)")
-    p.add_argument("--output_path", default=os.path.join(HERE, "test", "output"),
-                   help="run folder: ckpt_npu/ (checkpoints, graph.pbtxt) and logs/ (TensorBoard)")
-    p.add_argument("--batch_size", type=lenet_cli.positive_int, default=64)
-    p.add_argument("--learing_rata", "--learning_rate", dest="learning_rate", type=lenet_cli.positive_float,
-                   default=0.001, help="Adam learning rate (the original's misspelt flag is kept)")
-    p.add_argument("--steps", type=lenet_cli.positive_int, default=1000, help="steps per epoch")
-    p.add_argument("--epochs", type=lenet_cli.positive_int, default=5)
-    p.add_argument("--validation_size", type=int, default=5000, help="last N training images held out")
-    p.add_argument("--save_checkpoints_steps", type=lenet_cli.positive_int, default=200)
-    p.add_argument("--summary_steps", type=lenet_cli.positive_int, default=100)
-    p.add_argument("--warmup_steps", type=int, default=20, help="steps left out of the ms/step figure")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--resume", type=lenet_cli.str2bool, default=False,
-                   help="True: continue from <output_path>/ckpt_npu, an error when it holds no usable checkpoint "
-                        "(False resumes too when checkpoints are there)")
-    p.add_argument("--restore_path", default="", help="checkpoint (file prefix or folder) to initialise from")
-    p.add_argument("--restore_exclude", default="",
-                   help="comma-separated scopes not to load, e.g. fc_3/; linear/ (the original README's value) "
-                        "means the fully connected layers fc_1/, fc_2/, fc_3/")
-    p.add_argument("--precision_mode", choices=lenet_device.PRECISION_MODES, default="allow_fp32_to_fp16",
-                   help="Ascend option; off Ascend the zoo's precision table maps it (see README)")
-    p.add_argument("--loss_scale_flag", type=int, choices=(0, 1), default=0,
-                   help="Ascend: 1 scales the loss (0: no loss scaling), as the original")
-    p.add_argument("--loss_scale_value", type=float, default=0.0,
-                   help="with --loss_scale_flag=1: 0 a dynamic loss scale, >= 1 that fixed scale")
-    p.add_argument("--over_dump", type=lenet_cli.str2bool, default=False)
-    p.add_argument("--data_dump_flag", type=lenet_cli.str2bool, default=False)
-    p.add_argument("--data_dump_step", type=str, default="10")
-    p.add_argument("--profiling", type=lenet_cli.str2bool, default=False)
-    p.add_argument("--iteration_per_loop", type=lenet_cli.positive_int, default=1)
-    args = lenet_cli.parse_tolerant(p, argv)
-    if args.validation_size < 0:
-        p.error(f"argument --validation_size: must be >= 0, got {args.validation_size}")
-    if not (args.loss_scale_value == 0 or args.loss_scale_value >= 1):
-        p.error(f"argument --loss_scale_value: must be 0 (dynamic) or >= 1, got {args.loss_scale_value:g}")
-    if args.warmup_steps < 0:
-        p.error(f"argument --warmup_steps: must be >= 0, got {args.warmup_steps}")
-    return args
 
 
 def training_batches(images, labels, batch_size, seed):
@@ -116,13 +69,15 @@ class Graph:
         logits = lenet_model.inference(images)
         self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
         train_accuracy = _accuracy(logits, tf.argmax(labels, 1))
-        optimizer = tf.compat.v1.train.AdamOptimizer(args.learning_rate, beta1=0.9, beta2=0.999)
+        learning_rate = tf.constant(args.learning_rate, tf.float32)
+        optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate, beta1=0.9, beta2=0.999)
         optimizer = lenet_device.wrap_optimizer(optimizer, args.loss_scale_flag, args.loss_scale_value)
         self.train_op = optimizer.minimize(self.loss, global_step=self.global_step)
         # Fetched only before a save: a finite loss can still leave non-finite weights after its update.
         self.weight_norm = tf.add_n([tf.reduce_sum(tf.abs(v)) for v in lenet_model.model_variables()])
         tf.compat.v1.summary.scalar("loss", self.loss)
         tf.compat.v1.summary.scalar("train_accuracy", train_accuracy)
+        tf.compat.v1.summary.scalar("learning_rate", learning_rate)
         self.summaries = tf.compat.v1.summary.merge_all()
 
         self.eval_images = tf.compat.v1.placeholder(tf.uint8, [None, mnist_idx.PIXELS], name="eval_images")
@@ -137,17 +92,29 @@ class Graph:
             end = start + EVAL_BATCH
             correct += sess.run(self.eval_correct, {self.eval_images: split.images[start:end],
                                                     self.eval_labels: split.labels[start:end]})
-        return correct / len(split)
+        return float(correct) / len(split)
 
 
 def _accuracy(logits, label_ids):
     return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), label_ids), tf.float32))
 
 
-def steady_ms_per_step(step_seconds, warmup):
-    """Mean step time after the warm-up steps (all steps when the run is shorter than the warm-up)."""
-    steady = step_seconds[warmup:] if len(step_seconds) > warmup else step_seconds
-    return f"{1000.0 * float(np.mean(steady)):.4f}" if steady else "NA"
+class Summaries:
+    """The run's two TensorBoard runs: logs/train (every --summary_steps) and logs/eval (validation accuracy
+    after each epoch, test accuracy at the end)."""
+
+    def __init__(self, folders, graph):
+        self.train = tf.compat.v1.summary.FileWriter(folders["train_logs"], graph)
+        self.eval = tf.compat.v1.summary.FileWriter(folders["eval_logs"])
+
+    @staticmethod
+    def scalar(writer, tag, value, step):
+        writer.add_summary(tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)]),
+                           step)
+
+    def close(self):
+        self.train.close()
+        self.eval.close()
 
 
 class Checkpoints:
@@ -166,13 +133,13 @@ class Checkpoints:
         return self.saver.save(sess, self.prefix, global_step=step, write_meta_graph=False)
 
 
-def train(args, sess, graph, checkpoints, writer, validation, stop):
-    """Runs the remaining steps; returns the losses and per-step wall times of this process."""
+def train(args, sess, graph, checkpoints, summaries, validation, stop, clock):
+    """Runs the remaining steps, timing each on clock; returns the losses of this process."""
     total = args.epochs * args.steps
     step = sess.run(graph.global_step)
     if step >= total:
         print(f"checkpoint is at global step {step} of {total}: nothing left to train", flush=True)
-    losses, step_seconds = [], []
+    losses = []
     progress = run_report.Progress(total)
     while step < total:
         stop.stop_if_requested(step, lambda: checkpoints.save(sess, step))
@@ -186,53 +153,35 @@ def train(args, sess, graph, checkpoints, writer, validation, stop):
         loss = results[1]
         run_safety.check_finite(step, "--learning_rate", loss=loss)
         losses.append(float(loss))
-        step_seconds.append(elapsed)
+        clock.add(elapsed)
         epoch, step_in_epoch = (step - 1) // args.steps + 1, (step - 1) % args.steps + 1
         print(f"epoch : {epoch}----step : {step_in_epoch}----loss : {loss}----sec/step : {elapsed}", flush=True)
-        recent = step_seconds[-100:]
+        recent = clock.seconds[-100:]
         progress.update(step, loss=float(loss), images_per_sec=args.batch_size * len(recent) / sum(recent),
                         force=step == total)
         if with_summary:
-            writer.add_summary(results[2], step)
+            summaries.train.add_summary(results[2], step)
+            summaries.scalar(summaries.train, "images_per_sec", clock.images_per_sec, step)
         if step % args.save_checkpoints_steps == 0 or step == total:
             checkpoints.save(sess, step)
         if step_in_epoch == args.steps:
-            report_epoch(args, sess, graph, writer, validation, epoch, step, step_seconds[-args.steps:])
-    return losses, step_seconds
+            report_epoch(args, sess, graph, summaries, validation, epoch, step, clock.seconds[-args.steps:])
+    return losses
 
 
-def report_epoch(args, sess, graph, writer, validation, epoch, step, epoch_seconds):
+def report_epoch(args, sess, graph, summaries, validation, epoch, step, epoch_seconds):
     ips = args.batch_size * len(epoch_seconds) / sum(epoch_seconds)
     line = f"epoch {epoch} done: global step {step}, images/sec {ips:.1f}"
     if len(validation):
         accuracy = graph.accuracy(sess, validation)
-        writer.add_summary(tf.compat.v1.Summary(value=[
-            tf.compat.v1.Summary.Value(tag="validation_accuracy", simple_value=accuracy)]), step)
+        summaries.scalar(summaries.eval, "validation_accuracy", accuracy, step)
         line += f", validation accuracy {accuracy:.4f}"
     print(line, flush=True)
 
 
-def run(args, datasets=None):
-    """Trains and evaluates as the parsed flags say, printing the log the launchers read; returns an Outcome.
-
-    datasets: (train, validation, test) mnist_idx.Split objects to use instead of reading --data_path (and
-    --validation_size); tests inject small arrays this way. Each call builds its own graph.
-    """
-    # Check first, then touch: the data and the output folder are proven before anything is written, and
-    # the folder is locked before its checkpoints are read.
-    splits = datasets or mnist_idx.load(args.data_path, args.validation_size)
-    source = args.data_path if datasets is None else "arrays passed to run()"
-    run_safety.writable_folder(args.output_path, "--output_path")
-    with run_safety.FolderLock(args.output_path), run_safety.StopSignals() as stop:
-        ckpt_dir = run_safety.writable_folder(os.path.join(args.output_path, "ckpt_npu"), "--output_path")
-        logs_dir = run_safety.writable_folder(os.path.join(args.output_path, "logs"), "--output_path")
-        resume_from = run_safety.resume_point(ckpt_dir)
-        if args.resume and not resume_from:
-            raise UsageError(f"--resume=True: {ckpt_dir} holds no checkpoint to resume from")
-        return _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, stop)
-
-
-def _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, stop):
+def train_and_evaluate(args, splits, source, folders, resume_from, stop, started):
+    """The run after LeNet.run's checks: folders are its checked ckpt, train_logs and eval_logs folders,
+    started its time.monotonic() start (for result.json's e2e_seconds)."""
     train_split, validation, test = splits
     chosen = lenet_device.precision(args.precision_mode)
     print(chosen.describe(), flush=True)
@@ -244,6 +193,7 @@ def _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, s
               "session call on every device", file=sys.stderr)
     config = lenet_device.session_config(chosen, args.output_path, args.over_dump, args.data_dump_flag,
                                          args.data_dump_step, args.profiling)
+    clock = run_report.StepClock(args.batch_size)
 
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(args.seed)
@@ -253,36 +203,35 @@ def _train_and_evaluate(args, splits, source, ckpt_dir, logs_dir, resume_from, s
         elif args.restore_path:
             origin, names = restore_pretrained(args.restore_path, args.restore_exclude)
             print(f"initialised {len(names)} variables from {origin} (excluded: {args.restore_exclude or 'none'})")
-        checkpoints = Checkpoints(ckpt_dir, graph)
-        writer = tf.compat.v1.summary.FileWriter(logs_dir, tf.compat.v1.get_default_graph())
-        with tf.compat.v1.Session(config=config) as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            if resume_from:
-                checkpoints.saver.restore(sess, resume_from)
-                print(f"resuming from {resume_from} at step {sess.run(graph.global_step)}", flush=True)
-            else:
-                # A kill at any moment from here on leaves something to resume from.
-                checkpoints.save(sess, 0)
-            sess.run(graph.iterator.initializer, graph.feed)
-            tf.io.write_graph(sess.graph_def, ckpt_dir, "graph.pbtxt")
-            start = time.time()
-            try:
-                losses, step_seconds = train(args, sess, graph, checkpoints, writer, validation, stop)
-            finally:
-                writer.close()
-            duration = time.time() - start
-            accuracy = graph.accuracy(sess, test)
-    ms_per_step = steady_ms_per_step(step_seconds, args.warmup_steps)
+        checkpoints = Checkpoints(folders["ckpt"], graph)
+        summaries = Summaries(folders, tf.compat.v1.get_default_graph())
+        try:
+            with tf.compat.v1.Session(config=config) as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                if resume_from:
+                    checkpoints.saver.restore(sess, resume_from)
+                    print(f"resuming from {resume_from} at step {sess.run(graph.global_step)}", flush=True)
+                else:
+                    # A kill at any moment from here on leaves something to resume from.
+                    checkpoints.save(sess, 0)
+                sess.run(graph.iterator.initializer, graph.feed)
+                tf.io.write_graph(sess.graph_def, folders["ckpt"], "graph.pbtxt")
+                start = time.time()
+                losses = train(args, sess, graph, checkpoints, summaries, validation, stop, clock)
+                duration = time.time() - start
+                accuracy = graph.accuracy(sess, test)
+                global_step = int(sess.run(graph.global_step))
+            summaries.scalar(summaries.eval, "test_accuracy", accuracy, global_step)
+        finally:
+            summaries.close()
+    ms_per_step = clock.ms_per_step
     print(f"Final Accuracy accuracy : {accuracy:.4f}")
-    print(f"Final Performance ms/step : {ms_per_step}")
+    print("Final Performance ms/step : " + ("NA" if ms_per_step is None else f"{ms_per_step:.4f}"))
     print(f"Final Training Duration sec : {duration:.2f}", flush=True)
+    run_report.write_result(
+        args.output_path, model=MODEL, launcher=args.launcher, device=chosen.device, precision=chosen.label,
+        batch_size=args.batch_size, rank_size=1, steps=len(clock.seconds), warmup_steps=clock.warmup_excluded,
+        ms_per_step=ms_per_step, images_per_sec=clock.images_per_sec, accuracy_name="test accuracy",
+        accuracy=accuracy, final_loss=losses[-1] if losses else None,
+        e2e_seconds=round(time.monotonic() - started, 2), global_step=global_step)
     return Outcome(accuracy, ms_per_step, duration, losses)
-
-
-def main(argv):
-    run(parse_args(argv))
-    return 0
-
-
-if __name__ == "__main__":
-    lenet_cli.run(main)

@@ -13,6 +13,7 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import LeNet
 import lenet_device
+import lenet_train
 import zoo_precision
 
 AVX2 = {"avx", "avx2", "fma"}
@@ -168,7 +169,7 @@ def test_ascend_optimizer_gets_loss_scaling_over_the_distributed_optimizer(ascen
 def test_the_training_graph_goes_through_the_device_module(ascend, small_splits):
     args = LeNet.parse_args(["--loss_scale_flag=1", "--loss_scale_value=64"])
     with tf.Graph().as_default() as graph:
-        LeNet.Graph(args, small_splits[0])
+        lenet_train.Graph(args, small_splits[0])
     assert ("FixedLossScaleManager", (), {"loss_scale": 64.0}) in ascend
     assert isinstance(ascend[0][1][0], tf.compat.v1.train.AdamOptimizer)
     ops = {op.type for op in graph.get_operations()}
