@@ -7,7 +7,6 @@ import time
 import numpy as np
 import tensorflow as tf
 
-import lenet_device
 import lenet_model
 import run_report
 import run_safety
@@ -29,7 +28,7 @@ def _build_inference_graph():
 
 def freeze(checkpoint):
     """The inference graph with checkpoint's weights as constants: a GraphDef."""
-    with tf.Graph().as_default(), lenet_device.portable_graph():
+    with tf.Graph().as_default():
         _build_inference_graph()
         saver = tf.compat.v1.train.Saver(lenet_model.check_checkpoint(checkpoint, lenet_model.model_variables()))
         with tf.compat.v1.Session() as sess:

@@ -3,7 +3,6 @@ and progress lines, the evaluation on the test set and the run's result.json. Le
 flags are parsed and its folders checked.
 """
 import os
-import sys
 import time
 from collections import namedtuple
 
@@ -60,31 +59,42 @@ def restore_pretrained(restore_path, exclude):
 
 
 class Graph:
-    """The training and evaluation graph: one set of weights, two towers."""
+    """The training and evaluation graph: one set of weights, two towers.
+
+    A training call runs `loop_steps` steps (fed; at least 1) in a tf.while_loop and returns their losses and
+    the last batch's accuracy: --iteration_per_loop steps per session call, as Ascend's iterations_per_loop.
+    """
 
     def __init__(self, args, train):
         self.global_step = tf.compat.v1.train.get_or_create_global_step()
         self.iterator, self.feed = training_batches(train.images, train.labels, args.batch_size, args.seed)
-        images, labels = self.iterator.get_next()
-        logits = lenet_model.inference(images)
-        self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        train_accuracy = _accuracy(logits, tf.argmax(labels, 1))
-        learning_rate = tf.constant(args.learning_rate, tf.float32)
-        optimizer = tf.compat.v1.train.AdamOptimizer(learning_rate, beta1=0.9, beta2=0.999)
-        optimizer = lenet_device.wrap_optimizer(optimizer, args.loss_scale_flag, args.loss_scale_value)
-        self.train_op = optimizer.minimize(self.loss, global_step=self.global_step)
-        # Fetched only before a save: a finite loss can still leave non-finite weights after its update.
-        self.weight_norm = tf.add_n([tf.reduce_sum(tf.abs(v)) for v in lenet_model.model_variables()])
-        tf.compat.v1.summary.scalar("loss", self.loss)
-        tf.compat.v1.summary.scalar("train_accuracy", train_accuracy)
-        tf.compat.v1.summary.scalar("learning_rate", learning_rate)
-        self.summaries = tf.compat.v1.summary.merge_all()
-
+        # The evaluation tower first: it creates the variables that the loop body then reuses (a while loop
+        # cannot create variables).
         self.eval_images = tf.compat.v1.placeholder(tf.uint8, [None, mnist_idx.PIXELS], name="eval_images")
         self.eval_labels = tf.compat.v1.placeholder(tf.uint8, [None], name="eval_labels")
         eval_logits = lenet_model.inference(tf.cast(self.eval_images, tf.float32) / 255.0)
         self.eval_correct = tf.reduce_sum(tf.cast(
             tf.equal(tf.argmax(eval_logits, 1), tf.cast(self.eval_labels, tf.int64)), tf.float32))
+
+        optimizer = tf.compat.v1.train.AdamOptimizer(args.learning_rate, beta1=0.9, beta2=0.999)
+        optimizer = lenet_device.wrap_optimizer(optimizer, args.loss_scale_flag, args.loss_scale_value)
+        self.loop_steps = tf.compat.v1.placeholder(tf.int32, [], name="loop_steps")
+
+        def step(i, losses, _):
+            images, labels = self.iterator.get_next()
+            logits = lenet_model.inference(images)
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+            with tf.control_dependencies([optimizer.minimize(loss, global_step=self.global_step)]):
+                return i + 1, losses.write(i, loss), _accuracy(logits, tf.argmax(labels, 1))
+
+        # One iteration at a time: the next batch's forward pass reads the weights this one updated.
+        _, losses, self.last_accuracy = tf.compat.v1.while_loop(
+            lambda i, *_: i < self.loop_steps, step,
+            [tf.constant(0), tf.TensorArray(tf.float32, size=self.loop_steps), tf.constant(0.0)],
+            parallel_iterations=1)
+        self.losses = losses.stack()
+        # Fetched only before a save: a finite loss can still leave non-finite weights after its update.
+        self.weight_norm = tf.add_n([tf.reduce_sum(tf.abs(v)) for v in lenet_model.model_variables()])
 
     def accuracy(self, sess, split):
         correct = 0.0
@@ -133,6 +143,14 @@ class Checkpoints:
         return self.saver.save(sess, self.prefix, global_step=step, write_meta_graph=False)
 
 
+def _next_stop(step, total, args):
+    """The step the next session call trains up to: --iteration_per_loop steps, or fewer so that it ends at
+    the next summary, checkpoint or epoch end (each happens between calls)."""
+    stops = [total, step + args.iteration_per_loop]
+    stops += [(step // every + 1) * every for every in (args.summary_steps, args.save_checkpoints_steps, args.steps)]
+    return min(stops)
+
+
 def train(args, sess, graph, checkpoints, summaries, validation, stop, clock):
     """Runs the remaining steps, timing each on clock; returns the losses of this process."""
     total = args.epochs * args.steps
@@ -143,28 +161,28 @@ def train(args, sess, graph, checkpoints, summaries, validation, stop, clock):
     progress = run_report.Progress(total)
     while step < total:
         stop.stop_if_requested(step, lambda: checkpoints.save(sess, step))
-        # The step is counted here: a global_step fetched beside train_op may be read before its increment.
-        step += 1
-        with_summary = step % args.summary_steps == 0
-        fetches = [graph.train_op, graph.loss] + ([graph.summaries] if with_summary else [])
+        # Steps are counted here: a global_step fetched beside the loop may be read before its last increment.
+        first, step = step + 1, _next_stop(step, total, args)
         start = time.perf_counter()
-        results = sess.run(fetches)
-        elapsed = time.perf_counter() - start
-        loss = results[1]
-        run_safety.check_finite(step, "--learning_rate", loss=loss)
-        losses.append(float(loss))
-        clock.add(elapsed)
-        epoch, step_in_epoch = (step - 1) // args.steps + 1, (step - 1) % args.steps + 1
-        print(f"epoch : {epoch}----step : {step_in_epoch}----loss : {loss}----sec/step : {elapsed}", flush=True)
+        loop_losses, accuracy = sess.run([graph.losses, graph.last_accuracy], {graph.loop_steps: step - first + 1})
+        # A loop of N steps is timed as a whole: each of its steps took 1/N of it.
+        elapsed = (time.perf_counter() - start) / len(loop_losses)
+        for number, loss in enumerate(loop_losses, first):
+            run_safety.check_finite(number, "--learning_rate", loss=loss)
+            losses.append(float(loss))
+            clock.add(elapsed)
+            epoch, in_epoch = (number - 1) // args.steps + 1, (number - 1) % args.steps + 1
+            print(f"epoch : {epoch}----step : {in_epoch}----loss : {loss}----sec/step : {elapsed}", flush=True)
         recent = clock.seconds[-100:]
-        progress.update(step, loss=float(loss), images_per_sec=args.batch_size * len(recent) / sum(recent),
+        progress.update(step, loss=losses[-1], images_per_sec=args.batch_size * len(recent) / sum(recent),
                         force=step == total)
-        if with_summary:
-            summaries.train.add_summary(results[2], step)
-            summaries.scalar(summaries.train, "images_per_sec", clock.images_per_sec, step)
+        if step % args.summary_steps == 0:
+            for tag, value in (("loss", losses[-1]), ("train_accuracy", accuracy),
+                               ("learning_rate", args.learning_rate), ("images_per_sec", clock.images_per_sec)):
+                summaries.scalar(summaries.train, tag, value, step)
         if step % args.save_checkpoints_steps == 0 or step == total:
             checkpoints.save(sess, step)
-        if step_in_epoch == args.steps:
+        if step % args.steps == 0:
             report_epoch(args, sess, graph, summaries, validation, epoch, step, clock.seconds[-args.steps:])
     return losses
 
@@ -188,9 +206,6 @@ def train_and_evaluate(args, splits, source, folders, resume_from, stop, started
     print(f"data: {len(train_split)} train / {len(validation)} validation / {len(test)} test images from "
           f"{source}; batch_size {args.batch_size}, learning_rate {args.learning_rate}, "
           f"{args.epochs} epochs x {args.steps} steps", flush=True)
-    if args.iteration_per_loop != 1:
-        print(f"[Warning] --iteration_per_loop={args.iteration_per_loop}: this port runs one step per "
-              "session call on every device", file=sys.stderr)
     config = lenet_device.session_config(chosen, args.output_path, args.over_dump, args.data_dump_flag,
                                          args.data_dump_step, args.profiling)
     clock = run_report.StepClock(args.batch_size)

@@ -11,6 +11,7 @@ flag learning_rate 0.001 number "Adam learning rate"
 alias_flag learing_rata learning_rate  # the original's spelling
 flag epochs 1 int "epochs"
 flag steps 100 int "steps per epoch"
+flag iteration_per_loop 10 int "training steps per session call (Ascend's iterations_per_loop; the original's value)"
 flag precision_mode allow_mix_precision "$PRECISION_MODES" "off Ascend see the model README"
 flag over_dump False bool "Ascend overflow dump"
 flag data_dump_flag False bool "Ascend data dump"
@@ -36,7 +37,7 @@ run_python LeNet.py "$log" --data_path="$data_path" --output_path="$out" --batch
     --learning_rate="$learning_rate" --epochs="$epochs" --steps="$steps" --precision_mode="$precision_mode" \
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step" \
     --profiling="$profiling" --resume="$resume" --restore_path="$restore_path" --restore_exclude="$restore_exclude" \
-    --launcher="$launcher"
+    --iteration_per_loop="$iteration_per_loop" --launcher="$launcher"
 
 # The loss file as the original launcher grepped it; the summary's figures come from LeNet.py's result.json.
 grep "^epoch : .*----loss : " "$log" | awk -F'----' '{split($3, a, " : "); print a[2]}' \

