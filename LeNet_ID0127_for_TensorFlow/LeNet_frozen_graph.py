@@ -10,14 +10,7 @@ import os
 import lenet_cli
 from lenet_cli import UsageError
 
-import tensorflow as tf
-
-import lenet_device
-import lenet_model
-import mnist_idx
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUTPUT_NODES = ["Mean_1", "predictions"]
 
 
 def parse_args(argv):
@@ -44,25 +37,14 @@ def default_ckpt_path():
     return max(candidates, key=newest)
 
 
-def build_inference_graph():
-    images = tf.compat.v1.placeholder(tf.float32, [None, mnist_idx.PIXELS], name="input_image")
-    labels = tf.compat.v1.placeholder(tf.float32, [None, mnist_idx.NUM_CLASSES], name="input_label")
-    logits = lenet_model.inference(images)
-    tf.nn.softmax(logits, name="predictions")
-    correct = tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1))
-    tf.reduce_mean(tf.cast(correct, tf.float32), name="Mean_1")
-
-
 def main(argv):
     args = parse_args(argv)
+    # TensorFlow only now: --help and a bad flag answer without its start-up (seconds).
+    import lenet_frozen
+    import lenet_model
+
     checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path or default_ckpt_path(), "--ckpt_path")
-    with tf.Graph().as_default(), lenet_device.portable_graph():
-        build_inference_graph()
-        saver = tf.compat.v1.train.Saver(lenet_model.check_checkpoint(checkpoint, lenet_model.model_variables()))
-        with tf.compat.v1.Session() as sess:
-            saver.restore(sess, checkpoint)
-            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-                sess, sess.graph.as_graph_def(), OUTPUT_NODES)
+    frozen = lenet_frozen.freeze(checkpoint)
     try:
         with open(args.output_path, "wb") as handle:
             handle.write(frozen.SerializeToString())

@@ -8,19 +8,15 @@ name, predicted class, true class).
 import glob
 import os
 import re
-import time
 
 import lenet_cli
 import run_safety
 from lenet_cli import UsageError
 
 import numpy as np
-import tensorflow as tf
 
 import LeNet_preprocess
 from mnist_idx import NUM_CLASSES, PIXELS
-
-INPUT, OUTPUT = "input_image:0", "predictions:0"
 
 
 def parse_args(argv):
@@ -69,45 +65,18 @@ def read_bins(data_dir):
     return names, images, labels
 
 
-def load_graph(model_path):
-    if not os.path.isfile(model_path):
-        raise UsageError(f"--model_path {model_path}: file not found (run LeNet_frozen_graph.py)")
-    graph_def = tf.compat.v1.GraphDef()
-    try:
-        with open(model_path, "rb") as handle:
-            graph_def.ParseFromString(handle.read())
-    except Exception as err:  # protobuf raises its own DecodeError type
-        raise UsageError(f"--model_path {model_path}: not a GraphDef ({err})") from None
-    graph = tf.Graph()
-    try:
-        with graph.as_default():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-        inputs, outputs = graph.get_tensor_by_name(INPUT), graph.get_tensor_by_name(OUTPUT)
-    except (ValueError, KeyError) as err:  # another model's graph, or a checkpoint file that parsed by chance
-        raise UsageError(run_safety.short(f"--model_path {model_path}: not a LeNet frozen graph with {INPUT} "
-                                          f"and {OUTPUT} ({err})")) from None
-    return graph, inputs, outputs
-
-
 def main(argv):
     args = parse_args(argv)
-    graph, inputs, outputs = load_graph(args.model_path)
+    # TensorFlow only now: --help and a bad flag answer without its start-up (seconds).
+    import lenet_frozen
+
+    loaded = lenet_frozen.load(args.model_path)
     if args.pre_process:
         LeNet_preprocess.write_bins(args.data_dir, args.output_dir, "--output_dir")
     names, images, labels = read_bins(args.output_dir)
     if args.post_process:
         run_safety.writable_folder(args.result_dir, "--result_dir")
-    predicted, batch_seconds = [], []
-    with tf.compat.v1.Session(graph=graph) as sess:
-        for start in range(0, len(names), args.batchSize):
-            batch = images[start:start + args.batchSize]
-            padded = np.zeros((args.batchSize, PIXELS), np.float32)
-            padded[:len(batch)] = batch
-            began = time.perf_counter()
-            probabilities = sess.run(outputs, {inputs: padded})
-            batch_seconds.append(time.perf_counter() - began)
-            predicted.extend(np.argmax(probabilities[:len(batch)], axis=1))
-    predicted = np.array(predicted)
+    predicted, batch_seconds = lenet_frozen.predict(loaded, images, args.batchSize)
     if args.post_process:
         with open(os.path.join(args.result_dir, "predictions.txt"), "w") as handle:
             for name, guess, truth in zip(names, predicted, labels):

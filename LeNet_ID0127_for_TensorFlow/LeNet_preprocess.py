@@ -7,6 +7,7 @@ float64; LeNet_online_inference.py also reads float32 labels, as earlier version
 import os
 
 import lenet_cli
+import run_report
 import run_safety
 
 import numpy as np
@@ -29,9 +30,11 @@ def write_bins(data_path, output_path, flag="--output_path"):
     one_hot = np.eye(mnist_idx.NUM_CLASSES, dtype=np.float64)[test.labels]
     for sub in ("images", "labels"):
         run_safety.writable_folder(os.path.join(output_path, sub), flag)
+    progress = run_report.Progress(len(test), unit="image")
     for i in range(len(test)):
         images[i].tofile(os.path.join(output_path, "images", f"input_{i}.bin"))
         one_hot[i].tofile(os.path.join(output_path, "labels", f"input_{i}.bin"))
+        progress.update(i + 1, force=i + 1 == len(test))
     print(f"wrote {len(test)} test samples to {output_path}/images and {output_path}/labels")
     return len(test)
 

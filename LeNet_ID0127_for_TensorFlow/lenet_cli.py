@@ -65,10 +65,6 @@ def parse_tolerant(parser, argv):
 def run(main, argv=None):
     """Runs main(argv) (default: the command line) and exits; a ReportedError or RunSafetyError becomes
     '[Error] <message>' on stderr and exit status 1, a stop by SIGTERM / SIGINT its line and 143 / 130."""
-    # TF1-API deprecation notices would bury the training log; errors still show. Scripts that do not use
-    # TensorFlow (LeNet_preprocess.py) do not pay for importing it.
-    if "tensorflow" in sys.modules:
-        sys.modules["tensorflow"].get_logger().setLevel("ERROR")
     try:
         sys.exit(main(sys.argv[1:] if argv is None else argv) or 0)
     except (ReportedError, run_safety.RunSafetyError) as err:

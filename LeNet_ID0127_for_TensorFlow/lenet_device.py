@@ -5,7 +5,6 @@ The training, freezing and inference scripts call these functions and never ask 
 off Ascend each Ascend-only step is a no-op or its CPU/GPU equivalent. LeNet trains on one device only, so
 there is no broadcast step.
 """
-import contextlib
 import os
 import sys
 
@@ -31,28 +30,6 @@ def precision(precision_mode):
     """The zoo's one table (zoo_precision.resolve): on a CPU the mixed modes train in bfloat16 only where
     bf16 is native, where oneDNN's rewrite trained a LeNet-like net 1.57x faster to the same accuracy."""
     return zoo_precision.resolve(precision_mode, device())
-
-
-_portable_graph = False
-
-
-@contextlib.contextmanager
-def portable_graph():
-    """Graphs built inside use the plain ops whatever this machine is: a frozen graph is deployed elsewhere
-    (Ascend's model converter, a GPU), so it keeps the original's Conv2D."""
-    global _portable_graph
-    _portable_graph = True
-    try:
-        yield
-    finally:
-        _portable_graph = False
-
-
-def one_channel_conv_as_matmul():
-    """Whether a one-channel convolution is better computed as image patches times the kernel: on CPU,
-    oneDNN runs LeNet's first convolution at under 2 GFLOP/s, and as a matmul the training step is about
-    20 % faster, with the same variables and results. Accelerators have fast convolutions of their own."""
-    return device() == "CPU" and not _portable_graph
 
 
 def session_config(chosen, output_path, over_dump=False, data_dump=False, data_dump_step="10", profiling=False):

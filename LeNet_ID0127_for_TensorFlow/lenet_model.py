@@ -4,10 +4,13 @@ import os
 
 import tensorflow as tf
 
-import lenet_device
 import run_safety
 from lenet_cli import UsageError
 from mnist_idx import IMAGE_SIDE, NUM_CLASSES
+
+# Every script that uses TensorFlow imports this module. TF1-API deprecation notices would bury the training
+# log; errors still show.
+tf.get_logger().setLevel("ERROR")
 
 MODEL_SCOPES = ("layer_1", "layer_2", "fc_1", "fc_2", "fc_3")
 # The original port called its fully connected weights "weight" (its convolution weights "weights"); its
@@ -27,23 +30,10 @@ def _variables(scope, weight_shape, bias_size):
     return weights, bias
 
 
-def _conv_as_matmul(inputs, weights):
-    """The same SAME/stride-1 convolution as image patches times the flattened kernel."""
-    size = weights.shape[0]
-    patches = tf.image.extract_patches(inputs, sizes=[1, size, size, 1], strides=[1, 1, 1, 1],
-                                       rates=[1, 1, 1, 1], padding="SAME")
-    return tf.tensordot(patches, tf.reshape(weights, [-1, weights.shape[-1]]), 1)
-
-
-def _conv(inputs, weights):
-    if weights.shape[2] == 1 and lenet_device.one_channel_conv_as_matmul():
-        return _conv_as_matmul(inputs, weights)
-    return tf.nn.conv2d(inputs, weights, 1, "SAME")
-
-
 def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps):
     weights, bias = _variables(scope, [5, 5, in_maps, out_maps], out_maps)
-    return tf.nn.max_pool2d(tf.sigmoid(_conv(inputs, weights) + bias), ksize=2, strides=2, padding="SAME")
+    conv = tf.nn.conv2d(inputs, weights, 1, "SAME")
+    return tf.nn.max_pool2d(tf.sigmoid(conv + bias), ksize=2, strides=2, padding="SAME")
 
 
 def _dense(scope, inputs, n_out, activation=None):

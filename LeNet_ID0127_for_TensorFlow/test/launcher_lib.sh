@@ -11,6 +11,7 @@ flag learning_rate 0.001 number "Adam learning rate"
 alias_flag learing_rata learning_rate  # the original's spelling
 flag epochs 1 int "epochs"
 flag steps 100 int "steps per epoch"
+flag iteration_per_loop 10 int "training steps per session call (Ascend's iterations_per_loop; the original's value)"
 flag precision_mode allow_mix_precision "$PRECISION_MODES" "off Ascend see the model README"
 flag over_dump False bool "Ascend overflow dump"
 flag data_dump_flag False bool "Ascend data dump"
@@ -35,14 +36,10 @@ fi
 run_python LeNet.py "$log" --data_path="$data_path" --output_path="$out" --batch_size="$batch_size" \
     --learning_rate="$learning_rate" --epochs="$epochs" --steps="$steps" --precision_mode="$precision_mode" \
     --over_dump="$over_dump" --data_dump_flag="$data_dump_flag" --data_dump_step="$data_dump_step" \
-    --profiling="$profiling" --resume="$resume" --restore_path="$restore_path" --restore_exclude="$restore_exclude"
+    --profiling="$profiling" --resume="$resume" --restore_path="$restore_path" --restore_exclude="$restore_exclude" \
+    --iteration_per_loop="$iteration_per_loop" --launcher="$launcher"
 
-# The markers LeNet.py prints (the original launcher's greps).
-marker() { grep "$1" "$log" | tail -n 1 | awk '{print $NF}'; }
-TrainingTime=$(marker "Final Performance ms/step")
-loss_file=$out/train_${CaseName}_loss.txt
-grep "^epoch : .*----loss : " "$log" | awk -F'----' '{split($3, a, " : "); print a[2]}' >"$loss_file"
-# NA: a resumed run that found nothing left to train has no step time.
-[ -z "$TrainingTime" ] || ActualFPS=$(awk -v bs="$batch_size" -v ms="$TrainingTime" -v n="$RANK_SIZE" \
-    'BEGIN {if (ms == "NA") print "NA"; else printf "%.2f", bs * n * 1000 / ms}')
-finish_run "$accuracy_key" "$(marker "Final Accuracy accuracy")" "$loss_file"
+# The loss file as the original launcher grepped it; the summary's figures come from LeNet.py's result.json.
+grep "^epoch : .*----loss : " "$log" | awk -F'----' '{split($3, a, " : "); print a[2]}' \
+    >"$out/train_${CaseName}_loss.txt"
+finish_from_result "$accuracy_key"

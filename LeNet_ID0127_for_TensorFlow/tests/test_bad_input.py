@@ -7,6 +7,8 @@ import gzip
 import os
 import shutil
 import struct
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -17,7 +19,7 @@ import LeNet_online_inference
 import LeNet_preprocess
 import lenet_model
 import run_safety
-from conftest import MODEL_DIR, assert_one_line_error, run, run_in_process, run_python
+from conftest import MODEL_DIR, assert_one_line_error, environment, run, run_in_process, run_python
 
 SMALL = ["--validation_size=500", "--epochs=1", "--steps=2"]
 
@@ -227,6 +229,28 @@ def test_inference_with_a_file_that_is_no_graph(tmp_path, capsys):
 def test_preprocess_without_test_files(tmp_path, capsys):
     result = run_in_process(LeNet_preprocess.main, [f"--data_path={tmp_path}", f"--output_path={tmp_path}/b"], capsys)
     assert_one_line_error(*result, "missing t10k-images-idx3-ubyte.gz")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, bad_flag", [("LeNet.py", "--batch_size=0"), ("LeNet_frozen_graph.py", "--ckpt_path"),
+                                              ("LeNet_online_inference.py", "--batchSize=x"),
+                                              ("LeNet_preprocess.py", "--output_path")])
+def test_help_and_a_bad_flag_answer_before_tensorflow_is_imported(script, bad_flag, tmp_path):
+    # A tensorflow package that cannot be imported: any import before the flags are parsed fails the script.
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text("raise ImportError('tensorflow imported too early')\n")
+    env = environment()
+    env["PYTHONPATH"] = str(tmp_path)
+    for argv, code in (["--help"], 0), ([bad_flag], 2):
+        proc = subprocess.run([sys.executable, script, *argv], cwd=MODEL_DIR, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == code, proc.stderr
+        if code == 0:
+            assert proc.stdout.startswith(f"usage: {script}") and not proc.stderr
+        else:
+            flag = bad_flag.split("=")[0]
+            assert_one_line_error(code, proc.stdout, proc.stderr, f"[Error] {script}: argument {flag}")
+            assert len(proc.stderr.splitlines()) == 1
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import LeNet
 import lenet_device
+import lenet_train
 import zoo_precision
 
 AVX2 = {"avx", "avx2", "fma"}
@@ -69,9 +70,6 @@ def test_off_ascend_the_npu_steps_are_no_ops(on_device, tmp_path, capsys):
                                          over_dump=True, profiling=True)
     assert not rewrites(config).custom_optimizers
     assert "take effect on Ascend only" in capsys.readouterr().err
-    assert lenet_device.one_channel_conv_as_matmul()
-    on_device("GPU")
-    assert not lenet_device.one_channel_conv_as_matmul()
 
 
 def stub_module(name, **attributes):
@@ -116,7 +114,6 @@ def test_the_adapter_makes_it_ascend_and_the_npu_applies_the_mode(ascend):
     assert lenet_device.device() == "Ascend" and lenet_device.is_ascend()
     chosen = lenet_device.precision("allow_fp32_to_fp16")
     assert (chosen.device, chosen.dtype) == ("Ascend", "allow_fp32_to_fp16")
-    assert not lenet_device.one_channel_conv_as_matmul()
 
 
 def test_ascend_session_config_has_the_original_npu_options(ascend, tmp_path, capsys):
@@ -167,9 +164,7 @@ def test_ascend_optimizer_gets_loss_scaling_over_the_distributed_optimizer(ascen
 
 def test_the_training_graph_goes_through_the_device_module(ascend, small_splits):
     args = LeNet.parse_args(["--loss_scale_flag=1", "--loss_scale_value=64"])
-    with tf.Graph().as_default() as graph:
-        LeNet.Graph(args, small_splits[0])
+    with tf.Graph().as_default():
+        lenet_train.Graph(args, small_splits[0])
     assert ("FixedLossScaleManager", (), {"loss_scale": 64.0}) in ascend
     assert isinstance(ascend[0][1][0], tf.compat.v1.train.AdamOptimizer)
-    ops = {op.type for op in graph.get_operations()}
-    assert "Conv2D" in ops and "ExtractImagePatches" not in ops

@@ -59,4 +59,5 @@ def test_sigterm_then_resume_in_a_moved_folder_meets_the_contract(model_copy, sm
     assert f"resuming from {ckpt_dir / f'model.ckpt-{stopped_at}'} at step {stopped_at}" in log
     assert run_safety.numbered_checkpoints(str(ckpt_dir))[0][0] == 240
     assert (ckpt_dir / "graph.pbtxt").is_file()
-    assert list((ckpt_dir.parent / "logs").glob("events.out.tfevents.*"))
+    for run_folder in ("train", "eval"):  # TensorBoard runs; their scalars are checked in test_training.py
+        assert list((ckpt_dir.parent / "logs" / run_folder).glob("events.out.tfevents.*")), run_folder

@@ -12,6 +12,7 @@ that records the LeNet.py command line, which then runs in-process (one TensorFl
 import os
 import stat
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -27,12 +28,16 @@ pytestmark = pytest.mark.slow
 LAYERS = ("layer_1/weights", "layer_1/bias", "layer_2/weights", "layer_2/bias")
 FULLY_CONNECTED = ("fc_1/weights", "fc_1/bias", "fc_2/weights", "fc_2/bias", "fc_3/weights", "fc_3/bias")
 
-# Stands in for python3 in the launcher: records the LeNet.py command line, prints the markers it greps.
+# Stands in for python3 in the launcher: records the LeNet.py command line, prints the markers the original
+# grepped and writes the result.json the launcher reads.
 STAND_IN = """#!/bin/bash
+[ "$1" != - ] || exec "$REAL_PYTHON" "$@"  # the launcher's own Python (reading result.json)
 printf '%s\\n' "$@" >"$ARGV_FILE"
 echo "epoch : 1----step : 1----loss : 2.3----sec/step : 0.01"
 echo "Final Accuracy accuracy : 0.5"
 echo "Final Performance ms/step : 10.0"
+for arg in "$@"; do case $arg in --output_path=*) out=${arg#*=} ;; esac; done
+echo '{"ms_per_step": 10.0, "images_per_sec": 6400.0, "accuracy": 0.5, "final_loss": 2.3}' >"$out/result.json"
 """
 
 
@@ -61,7 +66,8 @@ def test_the_readme_commands_train_fine_tune_and_freeze(model_copy, smoke_mnist,
     (stand_in / "python3").write_text(STAND_IN)
     (stand_in / "python3").chmod(stat.S_IRWXU)
     env = environment()
-    env.update(PATH=f"{stand_in}{os.pathsep}{env['PATH']}", ARGV_FILE=str(tmp_path / "argv"))
+    env.update(PATH=f"{stand_in}{os.pathsep}{env['PATH']}", ARGV_FILE=str(tmp_path / "argv"),
+               REAL_PYTHON=sys.executable)
     command = ["bash", "train_full_1p.sh", "--data_path=../MNIST", "--learing_rata=0.002",
                "--restore_path=output/0/ckpt_npu", "--restore_exclude=linear/"]
     launched = subprocess.run(command, cwd=test_dir, env=env, capture_output=True, text=True, timeout=120)
