@@ -28,12 +28,10 @@
 #                                SIGTERM / SIGINT to the launcher reach the script (which saves and stops). On
 #                                failure the script's own [Error] line (flag names as the user typed them)
 #                                or the log's end, exit with the script's status
-#   finish_run ACC_KEY ACC LOSS_FILE
-#                                ActualLoss from LOSS_FILE; writes $out/$CaseName.log and the final block.
-#                                Needs ActualFPS, TrainingTime, out, log; every value must be non-empty.
-#   finish_from_result ACC_KEY   the same from $out/result.json, the record the entry script wrote with
-#                                run_report.write_result (ms/step, images/sec, accuracy 0..1, final loss;
-#                                NA where the record has none). LOSS_FILE stays the model's own.
+#   finish_from_result ACC_KEY   writes $out/$CaseName.log and the final block from $out/result.json, the
+#                                record the entry script wrote with run_report.write_result (ms/step,
+#                                images/sec, accuracy 0..1, final loss; NA where the record has none). The
+#                                loss file stays the model's own (from its log, as the originals).
 # The model sets step_lines, an extended regex of its per-step log lines, left out of a failure's log tail.
 
 test_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -261,20 +259,6 @@ run_python() {
         exit $status
     fi
     fail "$script failed with exit status $status" "$log" $status
-}
-
-finish_run() {
-    local key
-    TrainAccuracy=$2
-    ActualLoss=$(tail -n 1 "$3")
-    if [ -z "$ActualLoss" ] && grep -q "nothing left to train" "$log"; then
-        ActualLoss=NA  # a resume of a finished run (e.g. in a moved folder, whose new log has no step line)
-    fi
-    for key in TrainingTime ActualFPS TrainAccuracy ActualLoss; do
-        [ -n "${!key}" ] || { echo "[Error] $launcher: no value for $key in $log"; exit 1; }
-    done
-    E2ETrainingTime=$(($(date +%s) - start_time))
-    write_summary "$1"
 }
 
 # $out/$CaseName.log (the contract's keys, in order) and the final block on stdout.

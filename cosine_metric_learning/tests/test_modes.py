@@ -67,7 +67,7 @@ def test_training_prints_what_the_launchers_read(short_run):
     record = json.loads((log_dir / "short" / "result.json").read_text())
     assert record["model"] == "cosine_metric_learning" and record["launcher"] == "train_market1501.py"
     assert (record["precision"], record["batch_size"], record["steps"], record["warmup_steps"]) == ("float32", 16, 4, 2)
-    assert record["images_per_sec"] == value(out, "Final Performance images/sec :")  # as the log prints it
+    assert record["images_per_sec"] == pytest.approx(value(out, "Final Performance images/sec :"), abs=0.005)
     assert record["final_loss"] == float(re.findall(r"^step 4, loss ([\d.]+) ", out, re.M)[0])
     assert (record["accuracy_name"], record["accuracy"]) == ("Precision@1", None)
 
