@@ -268,7 +268,8 @@ def markdown(info, roof, rows, settings_line, infer_rows):
              f"Matmul roof ({roof['size']}x{roof['size']}, GFLOP/s): {roofs}.", f"Settings: {settings_line}.",
              "", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
-    lines += ["", "images/sec: mean over the rounds (project: the steady-state images/sec of the run's result.json; peer: Keras fit "
+    lines += ["", "images/sec: mean over the rounds (project: the steady-state images/sec of the run's result.json; "
+              "peer: Keras fit "
               "after 3 warm-up steps on in-memory synthetic images); project/peer: ratio of the summed rates of "
               "the alternating rounds; % roof: images/sec x training FLOPs per image (ci/flops.py: 3 x forward "
               "conv/dense MACs x 2) over the matmul roof of the dtype the run computed in; peak MB: ru_maxrss "

@@ -38,12 +38,13 @@ def parse_result(log_text):
 
 
 def timing_command(cfg, side, path, precision, quick):
+    """The ci/infer_timing.py command of one side: project (the exported graph) or peer."""
     steps = QUICK_STEPS if quick else cfg["steps"]
-    shape = cfg["shape"] if side == "graph" else cfg.get("peer_shape", cfg["shape"])
-    command = [sys.executable, os.path.join("ci", "infer_timing.py"), side, path,
+    shape = cfg["shape"] if side == "project" else cfg.get("peer_shape", cfg["shape"])
+    command = [sys.executable, os.path.join("ci", "infer_timing.py"), "graph" if side == "project" else "peer", path,
                "--shape=" + ",".join(str(n) for n in shape), f"--batch={cfg['batch']}", f"--steps={steps}",
                f"--precision={precision}"]
-    if side == "graph":
+    if side == "project":
         command += [f"--input={cfg['input']}", f"--output={cfg['output']}", f"--dtype={cfg.get('dtype', 'float32')}"]
     return command
 
@@ -54,7 +55,8 @@ def rows(results):
     for model, mode in dict.fromkeys((r["model"], r["mode"]) for r in results):
         row = {"model": model, "mode": mode}
         for side in ("project", "peer"):
-            runs = [r for r in results if (r["model"], r["mode"], r["side"]) == (model, mode, side) and r["ms_per_batch"]]
+            runs = [r for r in results
+                    if (r["model"], r["mode"], r["side"]) == (model, mode, side) and r["ms_per_batch"]]
             ms = sum(r["ms_per_batch"] for r in runs) / len(runs) if runs else None
             row["batch"] = next((r["batch"] for r in runs), None)
             row[side] = {"ms_per_batch": ms, "images_per_sec": row["batch"] * 1000.0 / ms if ms else None,

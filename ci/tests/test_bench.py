@@ -135,7 +135,7 @@ def test_inference_commands_from_the_config():
     infer = config["LeNet_ID0127_for_TensorFlow"]["infer"]
     export = bench_infer.export_command(infer, "/m", "/r", "/o")
     assert export[1:] == ["/m/LeNet_frozen_graph.py", "--ckpt_path=/r/ckpt_npu", "--output_path=/o/lenet.pb"]
-    graph = bench_infer.timing_command(infer, "graph", "/o/lenet.pb", "bfloat16", quick=True)
+    graph = bench_infer.timing_command(infer, "project", "/o/lenet.pb", "bfloat16", quick=True)
     assert graph[2:] == ["graph", "/o/lenet.pb", "--shape=784", "--batch=64", f"--steps={bench_infer.QUICK_STEPS}",
                          "--precision=bfloat16", "--input=input_image:0", "--output=predictions:0", "--dtype=float32"]
     peer = bench_infer.timing_command(infer, "peer", "/p.py", "float32", quick=False)
