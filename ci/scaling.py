@@ -233,6 +233,24 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def link_remarks(rows, links):
+    """What the measured rates say about the shaped rows: a shaping above the veth's own rate changes nothing,
+    and an all-reduce slower than every link is bound by the cores, not by the link."""
+    unshaped = links[None][0]
+    remarks = ""
+    above = [mbit for mbit in LINKS_MBIT if mbit >= unshaped]
+    if above:
+        remarks += (f" Shaping to {' and '.join(f'{m // 1000} Gbit/s' for m in above)} is above what the veth "
+                    "reaches unshaped, so it changes nothing.")
+    fastest = max(row["bytes"] * 8 / seconds / 1e6 for row in rows for _, by_bytes in links.values()
+                  for size, seconds in by_bytes.items() if size == row["bytes"])
+    if fastest < min(LINKS_MBIT):
+        remarks += (f" TensorFlow's all-reduce moves at most {fastest / 1000:.1f} Gbit/s here, below every link "
+                    "rate: the all-reduce rows are bound by this VM's 2 cores (gRPC copying and serialising), not "
+                    "by the link rate they are named after.")
+    return remarks
+
+
 def table(rows, links, command):
     """The Markdown section: inputs (measured) per model, then the projection per link and worker count."""
     today = datetime.date.today().isoformat()
@@ -246,9 +264,7 @@ def table(rows, links, command):
            "",
            f"Raw TCP over the veth, one stream: {unshaped:,.0f} Mbit/s unshaped; "
            + ", ".join(f"{links[m][0]:,.0f} Mbit/s shaped to {m:,}" for m in LINKS_MBIT) + "."
-           + (" The shaped rates are above what the veth reaches unshaped, so shaping changes little: the "
-              "all-reduce rows below are bound by this VM's 2 cores (gRPC copying and serialising), not by "
-              "the link rate they are named after." if unshaped < max(LINKS_MBIT) else ""),
+           + link_remarks(rows, links),
            "",
            "| model | gradient MB / step (measured count) | batch | compute ms/step, 1 rank (measured) | link | "
            "all-reduce ms, 2 workers (measured) | all-reduce Gbit/s effective | workers | step ms (projected) | "

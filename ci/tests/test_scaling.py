@@ -51,6 +51,15 @@ def test_the_table_says_what_is_measured_and_projected():
     links = {None: (5000.0, {1_000_000: 0.004}), 10000: (4900.0, {1_000_000: 0.004}),
              25000: (5000.0, {1_000_000: 0.004})}
     text = scaling.table(rows, links, "python ci/scaling.py")
-    assert "above what the veth reaches unshaped" in text and "command: `python ci/scaling.py`" in text
+    assert "Shaping to 10 Gbit/s and 25 Gbit/s is above what the veth reaches unshaped" in text
+    assert "moves at most 2.0 Gbit/s here, below every link rate" in text and "command: `python ci/scaling.py`" in text
     line = [row for row in text.splitlines() if row.startswith("| M | ") and "tc 10 Gbit/s" in row and "| 8 |" in row]
     assert line == ["| M | 1.00 | 32 | 100 | tc 10 Gbit/s | 4.0 | 2.00 | 8 | 107 | 2,393 | 93% |"]
+
+
+def test_a_fast_veth_and_a_fast_all_reduce_get_no_such_remark():
+    rows = [{"model": "M", "bytes": 1_000_000, "batch": 32, "compute_ms": 100.0}]
+    links = {None: (13000.0, {1_000_000: 0.0005}), 10000: (6000.0, {1_000_000: 0.0009}),
+             25000: (12000.0, {1_000_000: 0.0006})}
+    remarks = scaling.link_remarks(rows, links)
+    assert remarks == " Shaping to 25 Gbit/s is above what the veth reaches unshaped, so it changes nothing."
