@@ -60,6 +60,7 @@ def test_two_hosts_one_launcher_each_train_one_model(model_copy, tmp_path, photo
         run = contract.Run(str(folder), LAUNCHER, results[rank], device_id=str(rank))
         summary, problems = contract.find_summary(run)
         assert summary and contract.check_summary(run, summary) == [], problems
+        assert contract.check_result(run) == []
         assert run.summary["CaseName"] == "AlexNet_ID0259_for_TensorFlow_bs4_2p_acc"
     logs = [rank_log(folder, rank) for rank, (_, folder) in enumerate(hosts)]
     first, second = digests(logs[0]), digests(logs[1])

@@ -44,12 +44,13 @@ def test_three_hosts_one_launcher_each_train_one_model(model_copy, tiny_data, tm
             results = [finish(task, 300) for task in tasks]
     for rank, (code, out) in enumerate(results):
         assert code == 0, f"rank {rank}: {out[-3000:]}"
-        # Each host's folder holds its own rank's complete summary and training log, nothing of the others.
+        # Each host's folder holds its own rank's complete summary, record and training log, nothing of the others.
         output = folders[rank] / "test" / "output"
         assert sorted(p.name for p in output.iterdir() if p.is_dir()) == [str(rank)]
         run = contract.Run(str(folders[rank]), LAUNCHER, out, device_id=str(rank))
         summary, problems = contract.find_summary(run)
         assert summary and contract.check_summary(run, summary) == [], problems
+        assert contract.check_result(run) == []
         assert run.summary["CaseName"] == f"{folders[rank].name}_bs64_3p_static_eval_perf"
         assert run.summary["RankSize"] == "3"
     logs = [rank_log(folder, rank) for rank, folder in enumerate(folders)]
