@@ -44,9 +44,8 @@ PRECISION_CHOICES = {"float32": ("float32",), "bf16": ("mixed",), "fp16": ("mixe
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 # The launchers write to test/output/<this device number>, apart from a user's runs in output/0.
 DEVICE_ID = os.environ.get("BENCH_DEVICE_ID", "6")
-# What a run computed in -> the roof it is compared with.
-ROOF_DTYPE = {"float32": "float32", "bfloat16 mixed": "bfloat16", "float16 mixed": "float16", "bfloat16": "bfloat16",
-              "float16": "float16",
+# What a run computed in (result.json's precision, the peer's Keras policy) -> the roof it is compared with.
+ROOF_DTYPE = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16",
               "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 COLUMNS = ("model", "mode", "batch", "project img/s", "project dtype", "peer img/s", "peer dtype",
            "project/peer", "project % roof", "peer % roof", "project peak MB", "peer peak MB")

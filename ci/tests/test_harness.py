@@ -15,7 +15,7 @@ printf '2026-01-01 00:00:00.000001: I tensorflow/core/banner\ndevice: CPU, preci
 c=Toy_bs4_1p_SUFFIX; printf '2.0\n1.0\n0.5\n' > $out/train_${c}_loss.txt
 t=$(awk -v s=$s 'BEGIN {printf "%.2f", 4000 / s}')
 printf 'Network = Toy\nRankSize = 1\nBatchSize = 4\nDeviceType = %s\nCaseName = %s\nActualFPS = %s\nTrainingTime = %s\nACC = 0.9\nActualLoss = 0.5\nE2ETrainingTime = 1\n' "$(uname -m)" $c $s $t > $out/$c.log
-printf '{"model": "Toy", "launcher": "x", "device": "CPU", "precision": "bfloat16 mixed", "batch_size": 4, "rank_size": 1, "steps": %s, "warmup_steps": 0, "ms_per_step": %s, "images_per_sec": %s, "accuracy_name": "a", "accuracy": 0.9, "final_loss": 0.5, "e2e_seconds": 1}\n' $s $t $s > $out/result.json
+printf '{"model": "Toy", "launcher": "x", "device": "CPU", "precision": "bfloat16", "batch_size": 4, "rank_size": 1, "steps": %s, "warmup_steps": 0, "ms_per_step": %s, "images_per_sec": %s, "accuracy_name": "a", "accuracy": 0.9, "final_loss": 0.5, "e2e_seconds": 1}\n' $s $t $s > $out/result.json
 echo "------------------ Final result ------------------"
 echo "Final Performance images/sec : $s"; echo "Final Train Accuracy : 0.9"; echo "E2E Training Duration sec : 1"
 '''
