@@ -20,6 +20,10 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from canonical import zoo_precision  # noqa: E402
+from peer_timing import PRECISIONS, load_peer  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The first calls build and optimise the graph or trace the function; they are not steady state.
@@ -63,13 +67,9 @@ def graph_call(path, input_name, output_name, images, precision):
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
-    config = tf.compat.v1.ConfigProto()
-    rewrites = config.graph_options.rewrite_options
-    if precision == "bfloat16":
-        rewrites.auto_mixed_precision_onednn_bfloat16 = 1  # RewriterConfig.ON
-    elif precision == "float16":
-        rewrites.auto_mixed_precision = 1
-    session = tf.compat.v1.Session(graph=graph, config=config)
+    # The models' own rewrite switch: fp16 is a GPU precision, bf16 a CPU one (zoo_precision's table).
+    chosen = zoo_precision.Precision("GPU" if precision == "float16" else "CPU", precision, "ci/infer_timing.py")
+    session = tf.compat.v1.Session(graph=graph, config=chosen.apply_to_session_config(tf.compat.v1.ConfigProto()))
     output = graph.get_tensor_by_name(output_name)
     feed = {graph.get_tensor_by_name(input_name): images}
     return lambda: session.run(output, feed)
@@ -78,9 +78,6 @@ def graph_call(path, input_name, output_name, images, precision):
 def peer_call(peer_path, images, precision):
     import keras
     import tensorflow as tf
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from peer_timing import PRECISIONS, load_peer
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")

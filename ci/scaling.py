@@ -242,8 +242,7 @@ def link_remarks(rows, links):
     if above:
         remarks += (f" Shaping to {' and '.join(f'{m // 1000} Gbit/s' for m in above)} is above what the veth "
                     "reaches unshaped, so it changes nothing.")
-    fastest = max(row["bytes"] * 8 / seconds / 1e6 for row in rows for _, by_bytes in links.values()
-                  for size, seconds in by_bytes.items() if size == row["bytes"])
+    fastest = max(row["bytes"] * 8 / by_bytes[row["bytes"]] / 1e6 for row in rows for _, by_bytes in links.values())
     if fastest < min(LINKS_MBIT):
         remarks += (f" TensorFlow's all-reduce moves at most {fastest / 1000:.1f} Gbit/s here, below every link "
                     "rate: the all-reduce rows are bound by this VM's 2 cores (gRPC copying and serialising), not "
