@@ -3,6 +3,7 @@ weights on every rank, the contract of the 8p launcher, and bounded failure when
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -12,7 +13,8 @@ import pytest
 import contract
 import distributed_worker
 import netns_hosts
-from conftest import MODEL_DIR, environment, run
+import train
+from conftest import MODEL_DIR, call, environment, one_error_line, run
 from test_launchers import SMOKE
 
 
@@ -95,3 +97,16 @@ def test_performance_8p_launcher_checks_its_ranks_before_touching_the_output(mod
                RANK_SIZE="two", timeout=60)
     assert proc.returncode == 1 and "RANK_SIZE=two is not a positive integer" in proc.stdout, proc.stdout
     assert kept.read_text() == "a previous run"
+
+
+def test_a_worker_whose_rank_0_never_answers_stops_with_one_line(small_data, tmp_path, monkeypatch):
+    """The worker-list check (distributed.agree_on_workers) fails in Cluster.connect, inside the training: its
+    ClusterError is one [Error] line, not a traceback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        rank_0 = f"127.0.0.1:{probe.getsockname()[1]}"  # closed again: nobody answers there
+    monkeypatch.setenv("TF_CONFIG", tf_config([rank_0, "127.0.0.1:0"], 1))
+    error = one_error_line(*call(train, f"--dataset_dir={small_data}", f"--model_dir={tmp_path}",
+                                 "--num_classes=11", "--train_image_size=32", "--batch_size=8",
+                                 "--max_train_steps=2", "--num_train_samples=320", "--collective_timeout=2"))
+    assert error == f"[Error] rank 1: rank 0 at {rank_0} did not answer within 2 s (not started, or given another list)"
