@@ -98,7 +98,6 @@ describe_status() {
 # Stops the workers still running and writes why into their logs.
 stop_workers() {
     local rank pids=() tries
-    kill "$relay_pid" 2>/dev/null
     for rank in "${!worker_pids[@]}"; do
         echo "[Error] stopped by the launcher: $1" >>"$(rank_log "$rank")"
         pids+=("${worker_pids[$rank]}")
@@ -124,10 +123,11 @@ start_workers() {
 }
 
 run_workers() {
-    local n=${#ranks_here[@]} cores i=0 rank status cause
+    local n=${#ranks_here[@]} cores i=0 rank status cause from
     cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)
     echo "training $Network ($CaseName): ranks ${ranks_here[*]} of $RANK_SIZE on this host via $worker_device"
     worker_pids=()  # indexed by rank
+    from=$(file_size "$(rank_log "${ranks_here[0]}")")
     for rank in "${ranks_here[@]}"; do
         (
             export RANK_ID=$rank ASCEND_DEVICE_ID=$rank ZOO_PROGRESS_EVERY=$progress_every
@@ -143,8 +143,7 @@ run_workers() {
         i=$((i + 1))
     done
     [ "$cores" -ge "$n" ] || echo "[Warning] $launcher: $n ranks on $cores cores: no core binding" >&2
-    touch "$(rank_log "${ranks_here[0]}")"
-    relay_progress "$(rank_log "${ranks_here[0]}")"  # one rank's progress stands for all
+    relay_progress "$(rank_log "${ranks_here[0]}")" "$from" "${worker_pids[${ranks_here[0]}]}"  # stands for all ranks
     trap 'stop_workers "the launcher was interrupted"; exit 130' INT
     trap 'stop_workers "the launcher was stopped by SIGTERM"; exit 143' TERM
     # Polls: `wait -n -p` needs bash 5.1, which older Ascend hosts lack.
@@ -164,7 +163,6 @@ run_workers() {
         done
     done
     trap - INT TERM
-    kill "$relay_pid" 2>/dev/null
     wait "$relay_pid" 2>/dev/null
     ASCEND_DEVICE_ID=${ranks_here[-1]}
 }

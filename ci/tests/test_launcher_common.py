@@ -370,15 +370,26 @@ def test_an_unwritable_output_folder_is_one_line_naming_it(toy, tmp_path):
     assert proc.stdout == f"[Error] train_full_1p.sh: cannot write in {toy}/test/output: File exists\n"
 
 
-def test_progress_lines_reach_the_console_and_the_log_keeps_them(toy, tmp_path):
+@pytest.mark.parametrize("tail_mode", ["inotify", "polling"])
+def test_progress_lines_reach_the_console_and_the_log_keeps_them(toy, tmp_path, tail_mode):
+    """Also where tail cannot use inotify (a machine out of inotify instances, as CI once was) and polls once a
+    second: the run takes 0.6 s, and its lines must still reach the console. A resume shows only its own."""
+    env = {}
+    if tail_mode == "polling":
+        shims = tmp_path / "shims"
+        shims.mkdir()
+        (shims / "tail").write_text(f'#!/bin/sh\nexec {shutil.which("tail")} ---disable-inotify "$@"\n')
+        (shims / "tail").chmod(0o755)
+        env["PATH"] = f"{shims}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
     launcher(toy)
     data = tmp_path / "data"
     (data / "progress").write_text("x")
-    proc = run(toy, f"--data_path={data}", "--progress_every=7")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert [line for line in proc.stdout.splitlines() if line.startswith("[progress]")] == [
-        "[progress] step 1/2 every 7", "[progress] step 2/2 every 7"]
-    assert (toy / "test" / "output" / "0" / "train_0.log").read_text().count("[progress]") == 2
+    for resume, logged in (("False", 2), ("True", 4)):
+        proc = run(toy, f"--data_path={data}", "--progress_every=7", f"--resume={resume}", env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert [line for line in proc.stdout.splitlines() if line.startswith("[progress]")] == [
+            "[progress] step 1/2 every 7", "[progress] step 2/2 every 7"]
+        assert (toy / "test" / "output" / "0" / "train_0.log").read_text().count("[progress]") == logged
 
 
 def test_a_resume_with_nothing_left_to_train_reports_na(toy, tmp_path):

@@ -224,19 +224,24 @@ script_error() {
     echo "$line"
 }
 
-# The entry script's [progress] lines (run_report.Progress) shown on the console while it runs; the log keeps
-# everything. relay_pid: the tail to kill when the script has ended (it also ends with the launcher).
+# Bytes in FILE (0 before it exists): a relay of what is written next starts after them.
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# relay_progress LOG FROM PID: the [progress] lines (run_report.Progress) that PID writes to LOG after byte
+# FROM, shown on the console while it runs; the log keeps everything. After PID has ended the relay reads LOG
+# to its end and stops by itself (wait "$relay_pid"), so a short run's lines are not lost to the poll interval.
 relay_progress() {
-    tail -n 0 -F --pid=$$ "$1" 2>/dev/null > >(grep --line-buffered '^\[progress\]') &
+    { tail -c "+$(($2 + 1))" -F -s 0.2 --pid="$3" "$1" 2>/dev/null | grep --line-buffered '^\[progress\]'; } &
     relay_pid=$!
 }
 
 run_python() {
-    local script=$1 log=$2 status pid error
+    local script=$1 log=$2 status pid error from
     shift 2
+    from=$(file_size "$log")
     (trap - INT; cd "$model_dir" && ZOO_PROGRESS_EVERY=$progress_every exec python3 "$script" "$@") >>"$log" 2>&1 &
     pid=$!
-    relay_progress "$log"
+    relay_progress "$log" "$from" "$pid"
     # The script saves a checkpoint and stops on SIGTERM / SIGINT; a launcher stopped by a scheduler passes
     # it on. wait returns early when a trapped signal arrives, hence the loop.
     stopped_by=""
@@ -244,7 +249,6 @@ run_python() {
     trap 'stopped_by=INT; kill -INT $pid 2>/dev/null' INT
     while wait "$pid"; status=$?; kill -0 "$pid" 2>/dev/null; do :; done
     trap - TERM INT
-    kill "$relay_pid" 2>/dev/null
     wait "$relay_pid" 2>/dev/null
     if [ $status -eq 0 ] && [ -n "$stopped_by" ]; then
         # The signal came as the script was finishing: its work is saved; the launcher stops before its next step.
