@@ -88,20 +88,11 @@ def run(values, datasets_override=None, started=None):
         raise
 
 
-def strategy_name(values):
-    """--distribution_strategy; unset in one process on a machine without GPUs: `off`, the default strategy.
-    It places every op on the CPU as one_device (official's default there) does, but one_device's step took
-    about 1.35x the CPU time of the default strategy's (and of Keras `fit`'s) on this network (README)."""
-    if values.distribution_strategy or os.environ.get("TF_CONFIG") or tf.config.list_physical_devices("GPU"):
-        return values.distribution_strategy
-    return "off"
-
-
 def train_and_export(values, files, datasets_override, started):
     num_gpus = mnist_device.gpu_count(values.num_gpus)
     precision = mnist_device.set_up(values, num_gpus)
     # Before any TensorFlow op: a cluster strategy configures the runtime's collectives at start-up.
-    placement = distribution.place(strategy_name(values), num_gpus, values.mul_rank_size,
+    placement = distribution.place(values.distribution_strategy, num_gpus, values.mul_rank_size,
                                    values.mul_device_id, values.collective_timeout, mnist_device.is_ascend())
     splits = counted(datasets_override) if datasets_override else {
         split: (mnist_data.load_split(paths), count) for split, (paths, count) in files.items()}

@@ -14,7 +14,6 @@ import distribution
 from errors import UsageError
 import mnist_data
 import mnist_main
-import mnist_run
 import training
 import zoo_precision
 from synthetic import digits, tfds_mnist
@@ -130,7 +129,7 @@ def test_flag_choices_come_from_the_implementations():
 
 def test_placement_of_one_process(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    placement = distribution.place(None, 0, 1, 0, 120, ascend=False)
+    placement = distribution.place("one_device", 0, 1, 0, 120, ascend=False)
     assert placement.name == "one_device" and placement.chief and placement.workers == 1
     assert placement.describe(64) == "one_device: rank 0 of 1, 1 replicas, batch 64 per replica"
     with pytest.raises(UsageError, match="parameter_server: not supported here; use off, one_device, mirrored, "
@@ -138,14 +137,13 @@ def test_placement_of_one_process(monkeypatch):
         distribution.place("parameter_server", 0, 1, 0, 120, ascend=False)
 
 
-def test_an_unset_strategy_is_the_default_one_on_a_machine_without_gpus(parse_flags, monkeypatch):
-    """`off` trains like one_device on a CPU at less CPU time per step; a cluster or a chosen strategy stays."""
+def test_an_unset_strategy_is_the_default_one_on_a_machine_without_gpus(monkeypatch):
+    """`off` trains like one_device on a CPU at less CPU time per step; several GPUs keep official's mirrored."""
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert not tf.config.list_physical_devices("GPU")
-    assert mnist_run.strategy_name(parse_flags()) == "off"
-    assert mnist_run.strategy_name(parse_flags("-ds=one_device")) == "one_device"
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}')
-    assert mnist_run.strategy_name(parse_flags()) is None
+    placement = distribution.place(None, 0, 1, 0, 120, ascend=False)
+    assert placement.name == "off" and placement.strategy is tf.distribute.get_strategy()
+    assert distribution.default_strategy(2) == "mirrored" and distribution.default_strategy(1) == "one_device"
 
 
 def test_placement_refuses_flags_that_contradict_tf_config(monkeypatch):
