@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the tests: each model's tests/ in its own pytest process (model folders reuse module names such as
-# train.py and model.py, so one process per model keeps them apart), then ci/tests. The last line totals
-# all suites; exits non-zero if anything fails.
+# train.py and model.py, so one process per model keeps them apart; a long test file may get a process of its
+# own, ORDER below), then ci/tests. The last line totals all of them; exits non-zero if anything fails.
 #
-#   bash ci/test.sh                  every test, both tiers (what CI runs; about 11 min on 2 cores)
+#   bash ci/test.sh                  every test, both tiers (what CI runs; about 10 min on 2 cores)
 #   bash ci/test.sh --quick          the quick tier only: tests not marked `slow` (in-process, small data)
 #   bash ci/test.sh --only LeNet     the suites whose folder name contains LeNet (`--only ci`: ci/tests)
 #   bash ci/test.sh -- -k resume     anything after -- goes to every pytest
-#   bash ci/test.sh --jobs 1         one suite at a time (default 2: two suites at once, each suite's output
+#   bash ci/test.sh --jobs 1         one pytest at a time (default 2: two at once, each one's output
 #                                    printed whole when it ends; most of a suite's time is single-threaded
 #                                    Python and TensorFlow start-up, so two lanes use both cores)
 #
@@ -34,50 +34,68 @@ python="$repo/.venv/bin/python"
 junit_dir="$repo/ci/work/junit"
 rm -rf "$junit_dir" && mkdir -p "$junit_dir"
 
-# The longest suites first, so that the lanes end close together; a model folder not named here follows.
-suites=()
-add() { [[ "$(basename "$(dirname "$1")")" == *"$only"* && " ${suites[*]} " != *" $1 "* ]] && suites+=("$1"); }
-for name in MobileNetV1_for_TensorFlow cosine_metric_learning AlexNet_ID0259_for_TensorFlow \
-    LeNet_ID0127_for_TensorFlow MNIST_ID2481_for_TensorFlow2.X; do
-    [ ! -d "$repo/$name/tests" ] || add "$repo/$name/tests"
+# Units of work, the longest first so that the lanes end close together: a model's tests/ (a model folder not
+# named here follows), or one long test file of it, split off to run in its own pytest process so that the
+# lanes can balance (the model's own unit then leaves that file out). ci/tests runs last.
+ORDER=(MobileNetV1_for_TensorFlow AlexNet_ID0259_for_TensorFlow cosine_metric_learning
+    MNIST_ID2481_for_TensorFlow2.X cosine_metric_learning/tests/test_learning.py LeNet_ID0127_for_TensorFlow)
+units=()
+add() {
+    local folder=${1%/tests/*}
+    [[ "$(basename "$folder")" == *"$only"* && " ${units[*]} " != *" $1 "* ]] && units+=("$1")
+}
+for name in "${ORDER[@]}"; do
+    [ ! -e "$repo/$name" ] || [ ! -d "$repo/${name%%/*}/tests" ] || add "$repo/$name"
 done
-for suite in "$repo"/*/tests; do
-    [ "$suite" = "$repo/ci/tests" ] || add "$suite"  # the glob matches ci/tests too; it runs last
+for folder in "$repo"/*/tests; do
+    [ "$folder" = "$repo/ci/tests" ] || add "${folder%/tests}"  # the glob matches ci/tests too; it runs last
 done
-add "$repo/ci/tests"
-if [ ${#suites[@]} -eq 0 ]; then
+add "$repo/ci"
+if [ ${#units[@]} -eq 0 ]; then
     echo "[Error] ci/test.sh: no test suite matches --only $only"
     exit 2
 fi
 
 [[ $jobs =~ ^[1-9]$ ]] || { echo "[Error] ci/test.sh: --jobs=$jobs is not a number of lanes from 1 to 9"; exit 2; }
 
-# run_suite SUITE: its pytest, output to ci/work/junit/<name>.out, status to <name>.status.
+# unit_name UNIT: the model folder's name, plus the file's for a split-off file (its junit/output files).
+unit_name() {
+    local folder=${1%/tests/*}
+    if [ "$folder" = "$1" ]; then basename "$folder"; else echo "$(basename "$folder").$(basename "$1" .py)"; fi
+}
+
+# run_suite UNIT: its pytest, output to ci/work/junit/<name>.out, status to <name>.status.
 run_suite() {
-    local owner name
-    owner=$(dirname "$1")
-    name=$(basename "$owner")
-    (cd "$owner" && "$python" -m pytest tests -p no:cacheprovider -q -rs --durations=5 \
+    local folder=${1%/tests/*} name targets=(tests) unit
+    name=$(unit_name "$1")
+    if [ "$folder" != "$1" ]; then
+        targets=("${1#"$folder"/}")
+    else
+        for unit in "${units[@]}"; do  # the files split off into units of their own
+            [ "${unit%/tests/*}" != "$folder" ] || [ "$unit" = "$folder" ] || targets+=(--ignore="${unit#"$folder"/}")
+        done
+    fi
+    (cd "$folder" && "$python" -m pytest "${targets[@]}" -p no:cacheprovider -q -rs --durations=5 \
         --junitxml="$junit_dir/$name.xml" "${marker[@]}" "${extra[@]}") >"$junit_dir/$name.out" 2>&1
     echo $? >"$junit_dir/$name.status"
 }
 
-# report SUITE: prints its output; 0 and 5 (every test deselected, e.g. --quick on slow-only suites) pass.
+# report UNIT: prints its output; 0 and 5 (every test deselected, e.g. --quick on slow-only files) pass.
 report() {
     local name
-    name=$(basename "$(dirname "$1")")
-    echo "=== $name/tests"
+    name=$(unit_name "$1")
+    echo "=== $name"
     cat "$junit_dir/$name.out"
     case $(cat "$junit_dir/$name.status") in
         0|5) return 0 ;;
-        *) echo "=== $name/tests FAILED"; return 1 ;;
+        *) echo "=== $name FAILED"; return 1 ;;
     esac
 }
 
 status=0
 start=$(date +%s)
-# The longest suites start first; each lane takes the next suite when its current one ends.
-pending=("${suites[@]}")
+# The longest units start first; each lane takes the next unit when its current one ends.
+pending=("${units[@]}")
 running=()
 while [ ${#pending[@]} -gt 0 ] || [ ${#running[@]} -gt 0 ]; do
     while [ ${#running[@]} -lt "$jobs" ] && [ ${#pending[@]} -gt 0 ]; do
