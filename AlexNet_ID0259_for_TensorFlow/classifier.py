@@ -6,6 +6,8 @@ so an exported model, predict.py and the training run's held-out evaluation see 
   input  `images`        uint8 RGB [N, H, W, 3], any H and W (one size per batch; a single photo is N = 1)
   output `probabilities` float32 [N, 2], softmax over (cat, dog)
   output `classes`       int32 [N], 0 = cat, 1 = dog
+  `network_input`        float32 [N, 227, 227, 3], what the first layer sees after that preprocessing: a caller
+                         that preprocesses itself (or a benchmark of the network alone) can feed it instead
 """
 import json
 import os
@@ -20,6 +22,7 @@ import run_outputs
 import run_safety
 
 INPUT, PROBABILITIES, CLASSES = "images", "probabilities", "classes"
+NETWORK_INPUT = "network_input"  # the first layer's input, after the preprocessing (float32 [N, 227, 227, 3])
 DEFAULT_PIXELS = "unit"  # main.py's default; runs before history.json recorded --pixels used it unless told
 
 
@@ -66,7 +69,8 @@ def trained_pixels(prefix):
 
 def outputs(images, pixels):
     """(probabilities, classes) of uint8 RGB photos [N, H, W, 3], named for export; creates the variables."""
-    logits = model.inference(model.network_input(data_loader.validation_view(images), pixels))
+    network_input = tf.identity(model.network_input(data_loader.validation_view(images), pixels), name=NETWORK_INPUT)
+    logits = model.inference(network_input)
     return (tf.nn.softmax(logits, name=PROBABILITIES),
             tf.argmax(logits, 1, output_type=tf.int32, name=CLASSES))
 

@@ -177,10 +177,9 @@ def run_inference(model, cfg, training_results, modes, rounds, work_dir, quick, 
     for round_no in range(1, rounds + 1):
         for mode in modes:
             policy = peer_precisions[mode]
-            for side, path, precision in (("project", os.path.join(keep, infer["graph"]),
-                                           bench_infer.GRAPH_PRECISION[policy]),
-                                          ("peer", os.path.join(REPO, model, "benchmarks", "keras_peer.py"),
-                                           policy)):
+            for side, path, precision in bench_infer.sides(infer, os.path.join(keep, infer["graph"]),
+                                                           os.path.join(REPO, model, "benchmarks", "keras_peer.py"),
+                                                           policy):
                 log_path = os.path.join(keep, f"{mode}-r{round_no}-{side}.log")
                 code, _, _ = run_measured(bench_infer.timing_command(infer, side, path, precision, quick), REPO,
                                           child_env(cfg.get("peer_env")), log_path, cfg.get("timeout", 900))

@@ -30,9 +30,12 @@ def export_features(jobs, checkpoint, config):
 
 
 def deep_sort_graph():
-    """In the default graph: uint8 BGR `images` [None, 128, 64, 3] -> the inference network -> `features`."""
+    """In the default graph: uint8 BGR `images` [None, 128, 64, 3] -> the inference network -> `features`. The
+    network's own input (float RGB in [0, 1], after the conversion deep_sort's crops need) is `network_input`,
+    where a caller with float pixels, or a benchmark of the network alone, can feed the graph."""
     images = tf.compat.v1.placeholder(tf.uint8, [None, *net_def.IMAGE_SHAPE], name="images")
-    features, _ = net_def.create_network(net_def.preprocess_bgr_uint8(images), False)
+    pixels = tf.identity(net_def.preprocess_bgr_uint8(images), name="network_input")
+    features, _ = net_def.create_network(pixels, False)
     return tf.identity(features, name="features")
 
 

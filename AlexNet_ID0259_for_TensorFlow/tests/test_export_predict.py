@@ -73,7 +73,11 @@ def test_saved_model_and_frozen_graph_give_the_training_graphs_probabilities(tra
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
         tf.compat.v1.import_graph_def(frozen, name="")
         probabilities = np.concatenate([sess.run("probabilities:0", {"images:0": p}) for p in photos])
+        # The network alone, fed where the preprocessing ends (a caller that preprocesses itself; the benchmark).
+        pixels = sess.run("network_input:0", {"images:0": photos[0]})
+        alone = sess.run("probabilities:0", {"network_input:0": pixels})
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(alone, probabilities[:len(photos[0])], atol=1e-6)
 
     assert export.main([f"--checkpoint_path={run_folder}", f"--output_dir={tmp_path}"]) == 1  # never overwrites
     assert capsys.readouterr().err == f"[Error] --output_dir={tmp_path} already holds saved_model; remove it or " \

@@ -214,6 +214,10 @@ def test_freeze_loads_like_deep_sort(short_run, small_market, tmp_path, monkeypa
     batches = [bgr[:32], bgr[32:64], bgr[64:]]  # deep_sort encodes in batches of 32, the last one short
     for load in (load_like_deep_sort_tf1, load_like_deep_sort_tf2):
         np.testing.assert_allclose(load(graph_def, batches), expected, atol=1e-5)
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session() as session:  # float RGB in [0, 1] fed directly
+        tf.compat.v1.import_graph_def(graph_def, name="")
+        alone = session.run("features:0", {"network_input:0": rgb[:32].astype(np.float32) / 255.0})
+    np.testing.assert_allclose(alone, expected[:32], atol=1e-5)
 
 
 def test_finalize_keeps_only_the_network(short_run, tmp_path, monkeypatch):
