@@ -21,6 +21,7 @@ import importlib.machinery
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import time
@@ -91,10 +92,8 @@ class Recorder:
 
     def trains(self, graph, fetches):
         """Whether fetches depend on an optimizer's Apply op (cached per graph version and fetch names)."""
-        import tensorflow as tf
-
         elements = []
-        for leaf in tf.nest.flatten(fetches):
+        for leaf in _leaves(fetches):
             try:
                 elements.append(graph.as_graph_element(leaf))
             except (TypeError, ValueError, KeyError):
@@ -142,6 +141,16 @@ class Recorder:
         with open(self.out_path + ".tmp", "w") as handle:
             json.dump(record, handle)
         os.replace(self.out_path + ".tmp", self.out_path)
+
+
+def _leaves(fetches):
+    """The fetches of nested dicts, lists and tuples (not tf.nest: MonitoredSession keys its dict by hook objects,
+    which cannot be sorted)."""
+    if isinstance(fetches, dict):
+        fetches = list(fetches.values())
+    if isinstance(fetches, (list, tuple)):
+        return [leaf for item in fetches for leaf in _leaves(item)]
+    return [fetches]
 
 
 def _depends_on_apply(graph, ops):
@@ -258,7 +267,8 @@ def report(model, record, profile, command, top):
     skip = record["warmup"] // 2  # the first calls build caches and warm the allocator
     untraced = record["untraced_ms"][skip:]
     plain = (f"untraced step {statistics.median(untraced) / steps:,.2f} ms (median of the {len(untraced)} untraced "
-             f"training calls after the first {skip})" if untraced else "no untraced call to compare")
+             f"training calls after the first {skip}; {min(untraced) / steps:,.2f} to {max(untraced) / steps:,.2f})"
+             if untraced else "no untraced call to compare")
     lines = [f"### {model}", "", f"Launcher run (in {model}/test/; paths from the repository root): `{command}`", "",
              f"{profile['traced_calls']} traced training calls of {steps:g} step(s) each, after {record['warmup']} "
              f"warm-up calls. Traced step: {profile['wall_ms_per_step']:,.2f} ms wall; {plain}; summed op time "
@@ -286,7 +296,8 @@ def run_model(model, cfg, args):
     env = bench.child_env({ENV_DIR: calls_dir, ENV_WARMUP: args.warmup, ENV_TRACED: args.traced,
                            "PYTHONPATH": os.pathsep.join(filter(None, [boot, os.environ.get("PYTHONPATH")]))})
     keep = os.path.join(args.work_dir, "runs", model)
-    os.makedirs(keep, exist_ok=True)
+    shutil.rmtree(keep, ignore_errors=True)  # the last run's output: keep_launcher_output renames into it
+    os.makedirs(keep)
     model_dir = os.path.join(REPO, model)
     stdout_path = os.path.join(keep, "launcher.out")
     code, _, _ = bench.run_measured(command, os.path.join(model_dir, "test"), env, stdout_path,

@@ -100,6 +100,8 @@ def test_steps_per_call_counts_an_update_that_runs_in_a_loop():
     with tf.compat.v1.Session(graph=graph) as sess:
         sess.run(init)
         assert recorder.trains(graph, loop) and not recorder.trains(graph, weight)
+        # MonitoredSession's fetches: a dict keyed by the caller and by hook objects.
+        assert recorder.trains(graph, {"caller": [weight], object(): {"step": (loop, None)}, object(): weight.name})
         metadata = tf.compat.v1.RunMetadata()
         sess.run(loop, options=tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
                  run_metadata=metadata)
@@ -137,3 +139,24 @@ def test_after_import_hook_runs_once_the_module_is_loaded(tmp_path, monkeypatch)
 
     assert seen == [1]
     assert not any(isinstance(f, profile._AfterImport) for f in sys.meta_path)  # removed after its one use
+
+
+def test_sitecustomize_installs_a_recorder_only_when_the_profile_folder_is_set(tmp_path, monkeypatch, session_run):
+    from tensorflow.python.client import session
+
+    unwrapped = session.BaseSession.run
+    monkeypatch.delenv(profile.ENV_DIR, raising=False)
+    exec(compile(profile.SITECUSTOMIZE, "sitecustomize.py", "exec"), {})
+    assert session.BaseSession.run is unwrapped and session_run == []  # every other python3 of a launcher
+    monkeypatch.setenv(profile.ENV_DIR, str(tmp_path))
+    monkeypatch.setenv(profile.ENV_WARMUP, "4")
+    monkeypatch.setenv(profile.ENV_TRACED, "2")
+    exec(compile(profile.SITECUSTOMIZE, "sitecustomize.py", "exec"), {})
+    assert session.BaseSession.run is not unwrapped and session.BaseSession.run.__wrapped__ is unwrapped
+    recorder = session_run[0].__self__
+    assert (recorder.warmup, recorder.traced) == (4, 2) and recorder.out_path.startswith(str(tmp_path))
+
+
+def test_no_matching_model_is_one_error_line(capsys):
+    assert profile.main(["--only", "NoSuchModel"]) == 1
+    assert capsys.readouterr().out.count("[Error]") == 1
