@@ -353,12 +353,14 @@ def main(argv=None):
     if not models:
         print(f"[Error] ci/profile.py: no model in {args.config} matches {args.only!r}")
         return 1
-    failed = 0
+    failed = not_traced = 0
     for model in models:
         markdown, problem, skipped = run_model(model, bench.model_settings(config, model, False), args)
         print(f"[Error] {problem}" if problem else markdown or skipped, flush=True)
         failed += bool(problem)
-    print(f"profile: {len(models) - failed} of {len(models)} models ran; tables and JSON in {args.work_dir}")
+        not_traced += bool(skipped)
+    print(f"profile: {len(models) - failed - not_traced} of {len(models)} models profiled, {not_traced} without "
+          f"Session.run training calls, {failed} failed; tables and JSON in {args.work_dir}")
     return 1 if failed else 0
 
 
