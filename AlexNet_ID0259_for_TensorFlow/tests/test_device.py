@@ -10,9 +10,11 @@ from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import alexnet_device
 import distributed
+import main
 import model
 import run_safety
 import training_graph
+import training_run
 import zoo_precision
 from conftest import array_inputs
 
@@ -54,6 +56,19 @@ def test_the_override_forces_either_dtype_and_a_bad_value_is_one_line(on_cpu, mo
     monkeypatch.setenv("ZOO_CPU_BF16", "true")
     with pytest.raises(run_safety.RunSafetyError, match="^ZOO_CPU_BF16=true: must be 1"):
         alexnet_device.precision("allow_mix_precision", AMX)
+
+
+def test_the_device_line_is_the_first_line_of_a_run_and_a_bad_override_stops_it_before_writing(
+        on_cpu, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(training_run, "_train", lambda args, inputs, chosen, started: print("training"))
+    args = main.parse([f"--data_path={tmp_path}", f"--output_path={tmp_path}/out", "--batch_size=2"])
+    training_run.run(args, array_inputs())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == alexnet_device.precision(args.precision_mode).describe() and lines[1] == "training"
+    monkeypatch.setenv("ZOO_CPU_BF16", "on")
+    with pytest.raises(run_safety.RunSafetyError, match="ZOO_CPU_BF16=on"):
+        training_run.run(main.parse([f"--data_path={tmp_path}", f"--output_path={tmp_path}/new"]), array_inputs())
+    assert not (tmp_path / "new").exists()
 
 
 def test_one_worker_needs_no_wrapping_and_no_broadcast():
