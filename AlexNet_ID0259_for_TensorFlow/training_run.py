@@ -42,26 +42,27 @@ def run(args, inputs=None, started=None):
     a diverged loss), run_safety.Stopped after SIGTERM / SIGINT. The flags and the data are checked before
     anything is written."""
     started = started or time.time()
+    # The log's first line of the run's own (TensorFlow's start-up lines may precede it): device, precision, why.
+    chosen = alexnet_device.precision(args.precision_mode)
+    print(chosen.describe(), flush=True)
     inputs = inputs or photo_inputs(args)
     if args.batch_size > inputs.train_images:
         raise data_loader.DataError(f"--batch_size: {args.batch_size} is larger than the {inputs.train_images} "
                                     "training images of this rank; pass a smaller --batch_size or --val_photos")
     run_safety.writable_folder(args.output_path, "--output_path")
     with run_safety.FolderLock(args.output_path):
-        return _train(args, inputs, started)
+        return _train(args, inputs, chosen, started)
 
 
-def _train(args, inputs, started):
-    chosen = alexnet_device.precision(args.precision_mode)
+def _train(args, inputs, chosen, started):
     config = alexnet_device.session_config(chosen, alexnet_device.Dumps(
         args.output_path, args.over_dump, args.data_dump_flag, args.data_dump_step, args.profiling))
     ranks = distributed.ranks(args.mul_rank_size, args.mul_device_id, chosen.device == "Ascend",
                               timeout_seconds=args.collective_timeout)
-    where, target = chosen.describe(), ""
+    target = ""
     if ranks:
         config, target = ranks.connect(config)
-        where += f"; worker {ranks.index} of {ranks.size}, gradients all-reduced"
-    print(where)
+        print(f"worker {ranks.index} of {ranks.size}, gradients all-reduced")
     print(f"this rank: {inputs.train_images} training images, {inputs.held_out_images} held out")
     net = training_graph.build(inputs, args.learning_rate * args.mul_rank_size, args.init, args.pixels,
                                args.seed + args.mul_device_id, ranks)

@@ -3,8 +3,9 @@ every function here is the CPU/GPU equivalent or a no-op off Ascend, so the trai
 branches.
 
 Precision: the zoo's one table (zoo_precision.resolve) turns --precision_mode into a Keras dtype policy:
-mixed modes train in mixed_float16 on a GPU, mixed_bfloat16 on a CPU with native bf16, float32 otherwise;
-on Ascend the NPU applies the mode itself and Keras stays float32.
+mixed modes train in mixed_float16 on a GPU, mixed_bfloat16 on a CPU only where a benchmark measured this
+model faster in bf16 on that CPU kind (not measured yet: float32; ZOO_CPU_BF16=1 forces bf16), float32
+otherwise; on Ascend the NPU applies the mode itself and Keras stays float32.
 """
 import importlib.util
 import os
@@ -13,8 +14,10 @@ import keras
 import tensorflow as tf
 
 import zoo_precision
+from errors import UsageError
 
 ADAPTER = "npu_device"
+MODEL = "MNIST_ID2481_for_TensorFlow2.X"  # its key in zoo_precision.MEASURED_BF16
 # The original names --mixlist_file and --fusion_off_file relative to ../configs/ from the folder its launchers
 # run it in, the model folder; resolved from here so that the caller's working directory does not matter.
 CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -33,9 +36,13 @@ def gpu_count(num_gpus):
 
 
 def precision(precision_mode, num_gpus, cpu_flags=None):
-    """The zoo_precision.Precision for this machine; num_gpus=0 trains on the CPU even where a GPU is visible."""
+    """The zoo_precision.Precision for this machine; num_gpus=0 trains on the CPU even where a GPU is visible.
+    A bad ZOO_CPU_BF16 is a UsageError (one line)."""
     device = "Ascend" if is_ascend() else "GPU" if num_gpus else "CPU"
-    return zoo_precision.resolve(precision_mode, device, flags=cpu_flags)
+    try:
+        return zoo_precision.resolve(precision_mode, device, MODEL, flags=cpu_flags)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def set_up(values, num_gpus):

@@ -13,9 +13,10 @@ ask where they run:
   synchronize(step_op, vars)      off Ascend in a cluster: the batch-norm statistics averaged after each step
   broadcast_hooks()               rank 0's variables to every rank once the session exists
 
-Precision is the zoo's table (zoo_precision.resolve) with one MobileNet exception, cpu_bf16=False: on a CPU
-with native bf16 the mixed modes still train in float32, because oneDNN's bf16 rewrite made a MobileNet-like
-depthwise network slower there (0.83x the float32 speed, measured on an AVX-512 bf16 CPU with TensorFlow 2.21).
+Precision is the zoo's table (zoo_precision.resolve): on a CPU bf16 only where a benchmark measured MobileNet
+faster in it; on AVX-512 bf16 oneDNN's rewrite made a MobileNet-like depthwise network slower (0.83x, the
+table's entry), so the mixed modes train in float32 there and on CPU kinds not measured. select() raises
+ValueError for a bad ZOO_CPU_BF16 as for bad ranks (train.py: one line).
 The adapter's modules are imported where they are used: they exist only on Ascend.
 """
 import importlib.util
@@ -28,8 +29,7 @@ import zoo_precision
 
 ADAPTER = "npu_bridge"
 LOSS_SCALE = 4096  # the original's FixedLossScaleManager value
-CPU_BF16_NOTE = ("MobileNet trains float32 on CPUs: oneDNN's bf16 rewrite ran a MobileNet-like depthwise net at "
-                 "0.83x the float32 speed on an AVX-512 bf16 CPU")
+MODEL = "MobileNetV1_for_TensorFlow"  # its key in zoo_precision.MEASURED_BF16
 
 
 def is_ascend():
@@ -38,8 +38,7 @@ def is_ascend():
 
 def precision(precision_mode, cpu_flags=None):
     """The zoo table for this machine (cpu_flags: the CPU's flags, read from /proc/cpuinfo when None)."""
-    return zoo_precision.resolve(precision_mode, zoo_precision.detect_device(ADAPTER), cpu_flags,
-                                 cpu_bf16=False, cpu_bf16_note=CPU_BF16_NOTE)
+    return zoo_precision.resolve(precision_mode, zoo_precision.detect_device(ADAPTER), MODEL, cpu_flags)
 
 
 def select(precision_mode, rank_id, rank_size, cluster, cpu_flags=None):

@@ -2,22 +2,53 @@
 
 Vendored: every model folder holds a byte-identical copy of ci/canonical/zoo_precision.py (ci/vendored.toml).
 
-| precision_mode                      | Ascend NPU | GPU           | CPU with avx512_bf16/amx_bf16 | other CPU |
-| ----------------------------------- | ---------- | ------------- | ----------------------------- | --------- |
-| allow_mix_precision                 | as given   | float16 mixed | bfloat16 mixed                | float32   |
-| allow_fp32_to_fp16, force_fp16      | as given   | float16 mixed | bfloat16 mixed                | float32   |
-| must_keep_origin_dtype              | as given   | float32       | float32                       | float32   |
+| precision_mode                 | Ascend NPU | GPU           | CPU with amx_bf16 / avx512_bf16  | other CPU |
+| ------------------------------ | ---------- | ------------- | -------------------------------- | --------- |
+| allow_mix_precision,           | as given   | float16 mixed | bfloat16 mixed where measured    | float32   |
+| allow_fp32_to_fp16, force_fp16 |            |               | faster (MEASURED_BF16), else     |           |
+|                                |            |               | float32                          |           |
+| must_keep_origin_dtype         | as given   | float32       | float32                          | float32   |
 
 On a CPU bfloat16 is the 16-bit type with fast kernels (oneDNN); float16 has none, and bf16 emulated on a
-CPU without native support is slower than float32. A model may opt out of CPU bf16 (`cpu_bf16=False`) when a
-measurement showed it slower for that network; it passes the reason, which the start-up line prints.
+CPU without native support is slower than float32. Even with native bf16, oneDNN's rewrite is slower than
+float32 for some networks (LeNet on AMX, MobileNet's depthwise layers), so bf16 is used only where a
+benchmark of that model on that CPU kind measured it faster: MEASURED_BF16 below, each entry with its
+source. A model or CPU kind not in it trains float32 until `bash ci/bench.sh --only <model folder>
+--precision both` measures it. ZOO_CPU_BF16=1 forces bf16 on a CPU with native bf16, =0 forces float32
+(the benchmark sets 1 to measure bf16). The start-up line (Precision.describe) says which and why.
 Nothing here imports TensorFlow at module level, so flag parsing and the table stay fast and testable.
 """
 import importlib.util
+import os
+from typing import NamedTuple
 
 PRECISION_MODES = ("allow_mix_precision", "allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype")
 MIXED_MODES = PRECISION_MODES[:3]
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# CPU kinds with native bf16, the stronger first: AMX tiles (Sapphire Rapids and later) or AVX-512 bf16.
+CPU_KINDS = ("amx_bf16", "avx512_bf16")
+OVERRIDE = "ZOO_CPU_BF16"
+BENCH_COMMAND = "bash ci/bench.sh --only {model} --precision both"
+
+
+class Measurement(NamedTuple):
+    """bf16 mode's training speed over float32's for one model's performance launcher on one CPU kind."""
+    ratio: float
+    source: str
+
+
+# (model folder, CPU kind) -> Measurement. Only measured figures; a new one comes from BENCH_COMMAND, whose
+# table prints the project's measured ratio next to the entry here.
+MEASURED_BF16 = {
+    ("LeNet_ID0127_for_TensorFlow", "amx_bf16"): Measurement(
+        0.96, "2-core Intel Xeon with AMX, tensorflow-cpu 2.21, perf launcher: bf16 mode 4,224 img/s, float32 "
+              "4,422 img/s (issue #14)"),
+    ("AlexNet_ID0259_for_TensorFlow", "amx_bf16"): Measurement(
+        1.58, "2-core Intel Xeon with AMX, tensorflow-cpu 2.21, perf launcher: bf16 mode 88.3 img/s, float32 "
+              "56.0 img/s (issue #14)"),
+    ("MobileNetV1_for_TensorFlow", "avx512_bf16"): Measurement(
+        0.83, "2-core AMD EPYC with AVX-512 bf16, TensorFlow 2.21: oneDNN's bf16 rewrite ran a MobileNet-like "
+              "depthwise net at 0.83x the float32 speed (0.71x without batch norm)"),
+}
 
 
 def cpu_flags(cpuinfo="/proc/cpuinfo"):
@@ -29,8 +60,18 @@ def cpu_flags(cpuinfo="/proc/cpuinfo"):
         return set()
 
 
-def native_bf16_flags(flags):
-    return [f for f in NATIVE_BF16_FLAGS if f in flags]
+def cpu_kind(flags):
+    """'amx_bf16', 'avx512_bf16' or None (no native bf16) for a set of CPU flags."""
+    return next((kind for kind in CPU_KINDS if kind in flags), None)
+
+
+def cpu_override(environ=None):
+    """True (ZOO_CPU_BF16=1), False (=0) or None (unset or empty); ValueError for any other value."""
+    value = (os.environ if environ is None else environ).get(OVERRIDE, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{OVERRIDE}={value}: must be 1 (bf16 on a CPU with native bf16), 0 (float32) or unset "
+                         "(the measured table)")
+    return None if value == "" else value == "1"
 
 
 def detect_device(adapter):
@@ -78,21 +119,40 @@ class Precision:
         return {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}.get(self.dtype, "float32")
 
 
-def resolve(precision_mode, device, flags=None, cpu_bf16=True, cpu_bf16_note=""):
-    """The table above. flags: the CPU's flags (read from /proc/cpuinfo when None). cpu_bf16=False: this
-    model stays float32 on CPU, for the measured reason cpu_bf16_note."""
+def resolve(precision_mode, device, model, flags=None, environ=None):
+    """The table above for `model` (its folder name, the key of MEASURED_BF16). flags: the CPU's flags (read
+    from /proc/cpuinfo when None); environ: where ZOO_CPU_BF16 is read (os.environ when None). ValueError for
+    an unknown precision_mode or a ZOO_CPU_BF16 that is not 0 or 1."""
     if precision_mode not in PRECISION_MODES:
         raise ValueError(f"precision_mode {precision_mode!r} is not one of {', '.join(PRECISION_MODES)}")
+    forced = cpu_override(environ)
     if device == "Ascend":
         return Precision(device, precision_mode, "the NPU applies precision_mode itself")
     if precision_mode not in MIXED_MODES:
         return Precision(device, "float32", precision_mode)
     if device == "GPU":
         return Precision(device, "float16", f"{precision_mode} -> float16 auto mixed precision")
-    native = native_bf16_flags(cpu_flags() if flags is None else flags)
-    if not native:
-        return Precision(device, "float32", f"{precision_mode} requested; this CPU has no native bf16 "
-                                            f"({'/'.join(NATIVE_BF16_FLAGS)}), where bf16 would be slower")
-    if not cpu_bf16:
-        return Precision(device, "float32", f"{precision_mode} requested; {cpu_bf16_note}")
-    return Precision(device, "bfloat16", f"{precision_mode} -> bfloat16 on this CPU ({', '.join(native)})")
+    return _cpu_choice(precision_mode, model, cpu_kind(cpu_flags() if flags is None else flags), forced)
+
+
+def _cpu_choice(precision_mode, model, kind, forced):
+    """A mixed mode on a CPU: bfloat16 or float32 with the reason, from the CPU kind, the table and the override."""
+    float32 = f"{precision_mode} requested; float32"
+    if kind is None:
+        ignored = f"; {OVERRIDE}=1 has no effect here" if forced else ""
+        return Precision("CPU", "float32", f"{float32}: this CPU has no native bf16 ({'/'.join(CPU_KINDS)}), "
+                                           f"where bf16 would be slower{ignored}")
+    if forced is not None:
+        dtype = "bfloat16" if forced else "float32"
+        return Precision("CPU", dtype, f"{precision_mode} -> {dtype} on this {kind} CPU, forced by "
+                                       f"{OVERRIDE}={int(forced)}")
+    measured = MEASURED_BF16.get((model, kind))
+    if measured is None:
+        return Precision("CPU", "float32", f"{float32}: bf16 has not been measured faster for {model} on {kind} "
+                                           f"CPUs; measure it with `{BENCH_COMMAND.format(model=model)}` and add it "
+                                           f"to MEASURED_BF16 in zoo_precision.py")
+    if measured.ratio > 1:
+        return Precision("CPU", "bfloat16", f"{precision_mode} -> bfloat16: measured {measured.ratio:.2f}x the "
+                                            f"float32 speed for {model} on {kind} CPUs")
+    return Precision("CPU", "float32", f"{float32}: bf16 measured {measured.ratio:.2f}x the float32 speed for "
+                                       f"{model} on {kind} CPUs")

@@ -5,16 +5,20 @@
 For every model (settings in ci/bench.toml) and precision mode it runs, in alternating rounds (project, peer,
 project, peer, ...: a change in the load of a shared machine hits both sides alike):
   project  <model>/test/<perf launcher> on the synthetic dataset of ci/datasets (the real on-disk format),
-           --precision_mode=must_keep_origin_dtype (float32) or allow_mix_precision (the precision table:
-           bf16 on a CPU with avx512_bf16/amx_bf16, fp16 on a GPU, else float32); images/sec and the precision
-           used are the run's own record (result.json: steady state, run_report's timing rule)
+           --precision_mode=must_keep_origin_dtype (float32) or allow_mix_precision with ZOO_CPU_BF16=1 (bf16 on
+           a CPU with avx512_bf16/amx_bf16 whatever zoo_precision's measured table says, fp16 on a GPU, else
+           float32); images/sec and the precision used are the run's own record (result.json: steady state,
+           run_report's timing rule)
   peer     <model>/benchmarks/keras_peer.py through ci/peer_timing.py: Keras `fit` on tf.data, the same batch,
            input size and optimizer; float32, or in the mixed mode mixed_bfloat16 where the CPU has native
            bf16 (mixed_float16 on a GPU, float32 elsewhere), so that both sides compute in the same dtype
 Also measured in the same invocation: the matmul roof (ci/matmul_roof.py, float32 and bfloat16), each run's
 peak resident memory (ru_maxrss of its process tree, from os.wait4) and its achieved FLOP/s as a share of
-the roof of the dtype it ran in (training FLOPs per image from ci/flops.py). Writes ci/work/bench.md and
-ci/work/bench.json (with the date, CPU model and flags, TensorFlow version); exits 1 if any run failed.
+the roof of the dtype it ran in (training FLOPs per image from ci/flops.py). With both modes it also sets each
+model's measured bf16/float32 ratio beside zoo_precision.MEASURED_BF16's entry for this CPU kind, so that a
+reader sees whether the table (which decides the launchers' default precision) needs updating. Writes
+ci/work/bench.md and ci/work/bench.json (with the date, CPU model and flags, TensorFlow version); exits 1 if any
+run failed.
 """
 import argparse
 import datetime
@@ -38,8 +42,10 @@ from ci.canonical import zoo_precision  # noqa: E402
 from ci.matmul_roof import ROOF_RESULT  # noqa: E402
 from ci.peer_timing import PEER_RESULT  # noqa: E402
 
-# precision mode -> the launchers' --precision_mode
+# precision mode -> the launchers' --precision_mode, and their environment: the mixed mode measures bf16 on a
+# CPU with native bf16 even where the table keeps the model float32 (no effect on other devices).
 MODES = {"float32": "must_keep_origin_dtype", "mixed": "allow_mix_precision"}
+MODE_ENV = {"float32": {}, "mixed": {zoo_precision.OVERRIDE: "1"}}
 PRECISION_CHOICES = {"float32": ("float32",), "bf16": ("mixed",), "fp16": ("mixed",), "both": ("float32", "mixed")}
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 # The launchers write to test/output/<this device number>, apart from a user's runs in output/0.
@@ -69,7 +75,7 @@ def peer_precision(mode, device, cpu_flag_set):
         return "float32"
     if device == "GPU":
         return "mixed_float16"
-    return "mixed_bfloat16" if zoo_precision.native_bf16_flags(cpu_flag_set) else "float32"
+    return "mixed_bfloat16" if zoo_precision.cpu_kind(cpu_flag_set) else "float32"
 
 
 def run_measured(command, cwd, env, log_path, timeout):
@@ -114,8 +120,8 @@ def run_project(model, cfg, mode, round_no, work_dir):
     command = ["bash", launcher, f"--data_path={data}", f"--{cfg['batch_flag']}={cfg['batch']}",
                f"--precision_mode={MODES[mode]}"] + cfg["args"]
     stdout_path = os.path.join(keep, "launcher.out")
-    code, seconds, rss = run_measured(command, os.path.join(model_dir, "test"), child_env(), stdout_path,
-                                      cfg.get("timeout", 900))
+    code, seconds, rss = run_measured(command, os.path.join(model_dir, "test"), child_env(MODE_ENV[mode]),
+                                      stdout_path, cfg.get("timeout", 900))
     run = contract.Run(model_dir, launcher, read(stdout_path), DEVICE_ID)
     problems = contract.check(run, code)
     record = run.result  # result.json, read by the contract check
@@ -246,6 +252,39 @@ def summarise(results, settings, roof_gflops):
     return rows
 
 
+def bf16_check(rows, kind):
+    """Per model with both modes in rows: the project's measured bf16/float32 speed ratio (None unless its mixed
+    run computed in bfloat16) beside MEASURED_BF16's entry for this CPU kind, and whether the table needs a change."""
+    checks = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        project = {r["mode"]: r["project"] for r in rows if r["model"] == model}
+        if set(project) != set(MODES):
+            continue
+        rates = (project["mixed"]["images_per_sec"], project["float32"]["images_per_sec"])
+        measured = rates[0] / rates[1] if project["mixed"]["precision"] == "bfloat16" and all(rates) else None
+        entry = zoo_precision.MEASURED_BF16.get((model, kind))
+        table = entry.ratio if entry else None
+        if kind is None:
+            verdict = "this CPU has no native bf16: nothing to check"
+        elif measured is None:
+            verdict = f"no bf16 measurement (the mixed run computed in {project['mixed']['precision']})"
+        elif table is None:
+            verdict = f"not in the table: add it ({'bfloat16' if measured > 1 else 'float32'})"
+        elif (measured > 1) == (table > 1):
+            verdict = "agrees"
+        else:
+            verdict = f"disagrees: update the entry ({'bfloat16' if measured > 1 else 'float32'})"
+        checks.append({"model": model, "cpu_kind": kind, "measured": measured, "table": table, "verdict": verdict})
+    return checks
+
+
+def bf16_lines(checks):
+    kind = checks[0]["cpu_kind"] if checks else None
+    lines = [f"## bf16 against the table (zoo_precision.MEASURED_BF16, CPU kind {kind or 'none'})", "",
+             "| model | measured bf16/float32 | table entry | verdict |", "| --- | --- | --- | --- |"]
+    return lines + [f"| {c['model']} | {fmt(c['measured'])} | {fmt(c['table'])} | {c['verdict']} |" for c in checks]
+
+
 def fmt(value, digits=2):
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -257,7 +296,7 @@ def table_rows(rows):
              fmt(r["peer"]["peak_rss_mb"], 0)] for r in rows]
 
 
-def markdown(info, roof, rows, settings_line, infer_rows):
+def markdown(info, roof, rows, settings_line, infer_rows, checks=()):
     flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in info["cpu_flags"].items())
     roofs = ", ".join(f"{d} {g:,.1f}" for d, g in roof["gflops"].items())
     lines = [f"# Zoo benchmark, {info['date']}", "",
@@ -272,6 +311,8 @@ def markdown(info, roof, rows, settings_line, infer_rows):
               "the alternating rounds; % roof: images/sec x training FLOPs per image (ci/flops.py: 3 x forward "
               "conv/dense MACs x 2) over the matmul roof of the dtype the run computed in; peak MB: ru_maxrss "
               "of the run's process tree."]
+    if checks:
+        lines += [""] + bf16_lines(checks)
     if infer_rows:
         lines += ["", "## Inference", ""] + bench_infer.markdown_lines(infer_rows, fmt)
     return "\n".join(lines) + "\n"
@@ -328,15 +369,17 @@ def main(argv=None):
             infer_results += run_inference(model, settings[model], results, modes, rounds, args.work_dir, args.quick,
                                            peer_precisions)
     rows = summarise(results, settings, roof["gflops"])
+    checks = bf16_check(rows, zoo_precision.cpu_kind(flag_set)) if info["device"] == "CPU" else []
     infer_rows = bench_infer.rows(infer_results)
     settings_line = f"{'quick' if args.quick else 'full'} runs, {rounds} round(s), ci/bench.toml"
-    text = markdown(info, roof, rows, settings_line, infer_rows)
+    text = markdown(info, roof, rows, settings_line, infer_rows, checks)
     out_dir = os.path.dirname(args.work_dir)
     with open(os.path.join(out_dir, "bench.md"), "w") as handle:
         handle.write(text)
     with open(os.path.join(out_dir, "bench.json"), "w") as handle:
         json.dump({"machine": info, "roof": roof, "quick": args.quick, "rounds": rounds,
                    "flops_rule": flops.__doc__.split("\n\n")[1].replace("\n", " "), "rows": rows, "runs": results,
+                   "bf16_check": checks,
                    "inference_rows": infer_rows, "inference_runs": infer_results},
                   handle, indent=1)
     print(text)

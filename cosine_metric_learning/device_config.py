@@ -2,7 +2,8 @@
 
 The rest of the code asks this module for a precision, a session config and a wrapped optimizer and never
 branches on the device itself. --precision_mode takes the Ascend names; off Ascend the zoo's one table
-(zoo_precision.resolve) maps them: float16 mixed on a GPU, bfloat16 mixed on a CPU with native bf16,
+(zoo_precision.resolve) maps them: float16 mixed on a GPU, bfloat16 mixed on a CPU only where a benchmark
+measured this model faster in bf16 on that CPU kind (none yet: float32; ZOO_CPU_BF16=1 forces bf16),
 float32 otherwise. Inference (eval, export, evaluate_test) stays float32 off Ascend: exported .mat
 features and the evaluate_test scores must be those of the frozen .pb, which is always float32, so a
 user comparing them with deep_sort's features sees the same numbers whatever CPU trained the checkpoint.
@@ -14,8 +15,10 @@ import tensorflow as tf
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
 import zoo_precision
+from datasets.util import UsageError
 
 ADAPTER = "npu_bridge"
+MODEL = "cosine_metric_learning"  # its key in zoo_precision.MEASURED_BF16
 PRECISION_MODES = zoo_precision.PRECISION_MODES
 INFERENCE_REASON = "inference: the features of the checkpoint's float32 network, as in the frozen graph"
 
@@ -40,11 +43,14 @@ def is_ascend():
 
 
 def precision(precision_mode, training=True):
-    """The zoo_precision.Precision used for training (the table) or inference (float32 off Ascend)."""
+    """The zoo_precision.Precision used for training (the table) or inference (float32 off Ascend). A bad
+    ZOO_CPU_BF16 is a UsageError (one line), in every mode."""
     where = device()
-    if training or where == "Ascend":
-        return zoo_precision.resolve(precision_mode, where)
-    return zoo_precision.Precision(where, "float32", INFERENCE_REASON)
+    try:
+        chosen = zoo_precision.resolve(precision_mode, where, MODEL)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return chosen if training or where == "Ascend" else zoo_precision.Precision(where, "float32", INFERENCE_REASON)
 
 
 def session_config(chosen, ascend):

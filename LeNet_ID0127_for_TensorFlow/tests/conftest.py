@@ -20,7 +20,7 @@ import mnist_idx  # noqa: E402
 from synthetic import mnist_idx as mnist_writer  # noqa: E402
 
 # Explicit float32 for tests that compare numbers between runs or against a tight threshold: the default
-# mixed mode trains in bfloat16 on a CPU with avx512_bf16/amx_bf16 and in float32 elsewhere.
+# mixed mode trains in bfloat16 where zoo_precision's measured table (or ZOO_CPU_BF16=1) chooses it.
 FLOAT32 = "--precision_mode=must_keep_origin_dtype"
 
 

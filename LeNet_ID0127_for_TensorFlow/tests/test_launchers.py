@@ -14,7 +14,7 @@ from conftest import environment, run
 
 pytestmark = pytest.mark.slow
 
-# The launcher's default precision on purpose: bfloat16 on CPUs with native bf16, float32 elsewhere. Hence the
+# The launcher's default precision on purpose: bfloat16 where zoo_precision's table chooses it. Hence the
 # loose threshold: 2 x 120 steps at learning rate 0.003 leave the sigmoid net's plateau (about step 150) and
 # reach about 0.99 on the synthetic digits in float32; 0.5 leaves room for bf16's rounding.
 SCHEDULE = ["--epochs=2", "--steps=120", "--learning_rate=0.003"]

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not os.path.isdir(REAL_MNIST)
 
 # One epoch of 1,000 steps at learning rate 0.003 reached 96.58 % (seed 1) and 96.68 % (seed 2) in float32
 # (RESULTS.md); 96.0 % leaves 0.6 points for other CPUs' float rounding. float32 is explicit: the threshold was
-# measured in float32, and the launcher's default mixed mode trains in bfloat16 on CPUs with native bf16.
+# measured in float32, and the launcher's default mixed mode may train in bfloat16 (zoo_precision's table).
 SCHEDULE = ["--epochs=1", "--steps=1000", "--learning_rate=0.003"]
 MIN_ACCURACY = 0.96
 

@@ -57,6 +57,7 @@ def test_peer_precision_follows_the_hardware():
     assert bench.peer_precision("float32", "CPU", {"avx512_bf16"}) == "float32"
     assert bench.peer_precision("mixed", "CPU", {"avx2"}) == "float32"
     assert bench.peer_precision("mixed", "CPU", {"amx_bf16"}) == "mixed_bfloat16"
+    assert bench.peer_precision("mixed", "CPU", {"avx512_bf16"}) == "mixed_bfloat16"
     assert bench.peer_precision("mixed", "GPU", set()) == "mixed_float16"
 
 
@@ -98,6 +99,46 @@ def test_summary_ratio_roof_share_table_and_json():
     assert cells[:8] == [model, "float32", "64", "750.00", "float32", "500.00", "float32", "1.50"]
     assert "Test CPU" in text and "avx512_bf16 no" in text and "TensorFlow 2.21.0" in text
     assert json.loads(json.dumps(rows)) == rows  # the JSON file holds the rows as they are
+
+
+def bf16_rows(model, float32_rate, mixed_rate, mixed_dtype="bfloat16"):
+    results = [run(model, "float32", "project", float32_rate, "float32", 700.0),
+               run(model, "float32", "peer", 100.0, "float32", 600.0),
+               run(model, "mixed", "project", mixed_rate, mixed_dtype, 700.0),
+               run(model, "mixed", "peer", 100.0, "float32", 600.0)]
+    return bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0, "bfloat16": 400.0})
+
+
+@pytest.mark.parametrize("model, kind, rates, table, verdict", [
+    # The table's AMX entries: LeNet 0.96x (float32), AlexNet 1.58x (bfloat16).
+    ("LeNet_ID0127_for_TensorFlow", "amx_bf16", (1000.0, 900.0), 0.96, "agrees"),
+    ("LeNet_ID0127_for_TensorFlow", "amx_bf16", (1000.0, 1200.0), 0.96, "disagrees: update the entry (bfloat16)"),
+    ("AlexNet_ID0259_for_TensorFlow", "amx_bf16", (50.0, 40.0), 1.58, "disagrees: update the entry (float32)"),
+    ("cosine_metric_learning", "amx_bf16", (40.0, 60.0), None, "not in the table: add it (bfloat16)"),
+    ("AlexNet_ID0259_for_TensorFlow", "avx512_bf16", (50.0, 45.0), None, "not in the table: add it (float32)"),
+])
+def test_bf16_check_sets_the_measured_ratio_beside_the_table(model, kind, rates, table, verdict):
+    (check,) = bench.bf16_check(bf16_rows(model, *rates), kind)
+    assert check["measured"] == pytest.approx(rates[1] / rates[0])
+    assert (check["table"], check["verdict"], check["cpu_kind"]) == (table, verdict, kind)
+    lines = bench.bf16_lines([check])
+    assert kind in lines[0] and lines[-1].startswith(f"| {model} | {bench.fmt(rates[1] / rates[0])} | ")
+
+
+def test_bf16_check_without_a_bf16_run_or_a_bf16_cpu():
+    model = "AlexNet_ID0259_for_TensorFlow"
+    (no_bf16,) = bench.bf16_check(bf16_rows(model, 50.0, 49.0, "float32"), "amx_bf16")
+    assert no_bf16["measured"] is None
+    assert no_bf16["verdict"] == "no bf16 measurement (the mixed run computed in float32)"
+    (avx2,) = bench.bf16_check(bf16_rows(model, 50.0, 49.0, "float32"), None)
+    assert avx2["table"] is None and avx2["verdict"] == "this CPU has no native bf16: nothing to check"
+    float32_only = bf16_rows(model, 50.0, 49.0)[:1]
+    assert bench.bf16_check(float32_only, "amx_bf16") == []  # --precision float32: nothing to compare
+
+
+def test_the_mixed_mode_forces_bf16_for_the_project_run():
+    assert bench.child_env(bench.MODE_ENV["mixed"])["ZOO_CPU_BF16"] == "1"
+    assert bench.MODE_ENV["float32"] == {}
 
 
 def test_a_failed_round_gives_no_ratio():

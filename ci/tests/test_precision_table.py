@@ -1,4 +1,5 @@
-"""The zoo's precision table on each CPU kind the project has met, on GPU and on Ascend."""
+"""The zoo's precision table on each CPU kind the project has met, on GPU and on Ascend: bf16 on a CPU only
+where MEASURED_BF16 has the model faster in it, the ZOO_CPU_BF16 override, and the reasons printed."""
 import pytest
 
 from ci.canonical import zoo_precision as zp
@@ -6,41 +7,108 @@ from ci.canonical import zoo_precision as zp
 AVX2 = {"avx", "avx2", "fma"}
 AVX512_BF16 = AVX2 | {"avx512f", "avx512_bf16"}
 AMX = AVX512_BF16 | {"amx_tile", "amx_bf16"}
+LENET, ALEXNET, MOBILENET = "LeNet_ID0127_for_TensorFlow", "AlexNet_ID0259_for_TensorFlow", "MobileNetV1_for_TensorFlow"
+COSINE = "cosine_metric_learning"
+UNSET = {}  # an environment without ZOO_CPU_BF16, whatever the test process has
+
+
+def on_cpu(mode, model, flags, environ=UNSET):
+    return zp.resolve(mode, "CPU", model, flags, environ)
+
+
+@pytest.mark.parametrize("flags, kind", [(AVX2, None), (AVX512_BF16, "avx512_bf16"), (AMX, "amx_bf16"),
+                                         ({"amx_bf16"}, "amx_bf16"), (set(), None)])
+def test_cpu_kind_prefers_amx(flags, kind):
+    assert zp.cpu_kind(flags) == kind
 
 
 @pytest.mark.parametrize("mode", zp.MIXED_MODES)
-@pytest.mark.parametrize("flags, dtype", [(AVX2, "float32"), (AVX512_BF16, "bfloat16"), (AMX, "bfloat16")])
-def test_mixed_modes_on_cpu_use_bf16_only_where_it_is_native(mode, flags, dtype):
-    assert zp.resolve(mode, "CPU", flags).dtype == dtype
+def test_measured_faster_trains_bf16(mode):
+    chosen = on_cpu(mode, ALEXNET, AMX)
+    assert (chosen.dtype, chosen.label, chosen.keras_policy) == ("bfloat16", "bfloat16 mixed", "mixed_bfloat16")
+    assert chosen.reason == f"{mode} -> bfloat16: measured 1.58x the float32 speed for {ALEXNET} on amx_bf16 CPUs"
+
+
+@pytest.mark.parametrize("model, flags, ratio, kind", [(LENET, AMX, "0.96x", "amx_bf16"),
+                                                       (MOBILENET, AVX512_BF16, "0.83x", "avx512_bf16")])
+def test_measured_slower_stays_float32_with_the_ratio(model, flags, ratio, kind):
+    chosen = on_cpu("allow_mix_precision", model, flags)
+    assert chosen.dtype == "float32"
+    assert chosen.describe() == (f"device: CPU, precision: float32 (allow_mix_precision requested; float32: bf16 "
+                                 f"measured {ratio} the float32 speed for {model} on {kind} CPUs)")
+
+
+@pytest.mark.parametrize("model, flags", [(COSINE, AMX), ("MNIST_ID2481_for_TensorFlow2.X", AVX512_BF16),
+                                          (ALEXNET, AVX512_BF16), (MOBILENET, AMX)])
+def test_unmeasured_model_or_kind_stays_float32_and_names_the_bench_command(model, flags):
+    chosen = on_cpu("force_fp16", model, flags)
+    assert chosen.dtype == "float32"
+    assert f"bf16 has not been measured faster for {model} on {zp.cpu_kind(flags)} CPUs" in chosen.reason
+    assert f"`bash ci/bench.sh --only {model} --precision both`" in chosen.reason
+    assert "MEASURED_BF16" in chosen.reason
+
+
+def test_every_table_entry_is_a_known_kind_with_a_source():
+    for (model, kind), measured in zp.MEASURED_BF16.items():
+        assert kind in zp.CPU_KINDS and measured.ratio > 0 and "tensorflow" in measured.source.lower(), model
+
+
+@pytest.mark.parametrize("model", [LENET, ALEXNET, COSINE])
+@pytest.mark.parametrize("flags", [AVX512_BF16, AMX])
+def test_the_override_forces_either_dtype_on_a_native_bf16_cpu(model, flags):
+    kind = zp.cpu_kind(flags)
+    forced = on_cpu("allow_mix_precision", model, flags, {"ZOO_CPU_BF16": "1"})
+    assert forced.dtype == "bfloat16"
+    assert forced.reason == f"allow_mix_precision -> bfloat16 on this {kind} CPU, forced by ZOO_CPU_BF16=1"
+    kept = on_cpu("allow_mix_precision", model, flags, {"ZOO_CPU_BF16": "0"})
+    assert kept.dtype == "float32" and kept.reason.endswith("forced by ZOO_CPU_BF16=0")
+    assert on_cpu("allow_mix_precision", model, flags, {"ZOO_CPU_BF16": ""}).dtype == on_cpu(
+        "allow_mix_precision", model, flags).dtype  # empty is unset
+
+
+def test_the_override_cannot_make_bf16_without_native_support():
+    chosen = on_cpu("allow_mix_precision", ALEXNET, AVX2, {"ZOO_CPU_BF16": "1"})
+    assert chosen.dtype == "float32"
+    assert "this CPU has no native bf16" in chosen.reason and "ZOO_CPU_BF16=1 has no effect here" in chosen.reason
+    assert "no effect" not in on_cpu("allow_mix_precision", ALEXNET, AVX2).reason
+
+
+@pytest.mark.parametrize("value", ["yes", "2", "true", " 1"])
+def test_a_bad_override_is_refused_on_every_device(value):
+    for device in ("CPU", "GPU", "Ascend"):
+        with pytest.raises(ValueError, match=rf"^ZOO_CPU_BF16={value}: must be 1 .* 0 \(float32\) or unset"):
+            zp.resolve("must_keep_origin_dtype", device, LENET, AMX, {"ZOO_CPU_BF16": value})
+
+
+def test_the_override_is_read_from_the_process_environment(monkeypatch):
+    monkeypatch.setenv("ZOO_CPU_BF16", "1")
+    assert zp.resolve("allow_mix_precision", "CPU", LENET, AMX).dtype == "bfloat16"
+    monkeypatch.setenv("ZOO_CPU_BF16", "on")
+    with pytest.raises(ValueError, match="ZOO_CPU_BF16=on"):
+        zp.resolve("allow_mix_precision", "CPU", LENET, AMX)
 
 
 @pytest.mark.parametrize("flags", [AVX2, AVX512_BF16, AMX])
 def test_must_keep_origin_dtype_is_float32_everywhere_off_ascend(flags):
     for device in ("CPU", "GPU"):
-        assert zp.resolve("must_keep_origin_dtype", device, flags).dtype == "float32"
+        for environ in (UNSET, {"ZOO_CPU_BF16": "1"}):
+            assert zp.resolve("must_keep_origin_dtype", device, ALEXNET, flags, environ).dtype == "float32"
 
 
-def test_gpu_mixed_is_float16_and_ascend_keeps_the_mode():
-    assert zp.resolve("allow_mix_precision", "GPU", set()).keras_policy == "mixed_float16"
-    ascend = zp.resolve("allow_fp32_to_fp16", "Ascend", AMX)
+@pytest.mark.parametrize("environ", [UNSET, {"ZOO_CPU_BF16": "0"}, {"ZOO_CPU_BF16": "1"}])
+def test_gpu_mixed_is_float16_and_ascend_keeps_the_mode(environ):
+    gpu = zp.resolve("allow_mix_precision", "GPU", LENET, set(), environ)
+    assert gpu.keras_policy == "mixed_float16"
+    assert gpu.describe() == ("device: GPU, precision: float16 mixed "
+                              "(allow_mix_precision -> float16 auto mixed precision)")
+    ascend = zp.resolve("allow_fp32_to_fp16", "Ascend", ALEXNET, AMX, environ)
     assert ascend.dtype == "allow_fp32_to_fp16" and not ascend.mixed and ascend.keras_policy == "float32"
-
-
-def test_a_model_opt_out_keeps_float32_and_says_why():
-    chosen = zp.resolve("allow_mix_precision", "CPU", AMX, cpu_bf16=False, cpu_bf16_note="measured 0.83x")
-    assert chosen.dtype == "float32"
-    assert chosen.describe() == "device: CPU, precision: float32 (allow_mix_precision requested; measured 0.83x)"
-
-
-def test_bf16_is_described_with_the_flags_that_allow_it():
-    chosen = zp.resolve("allow_mix_precision", "CPU", AMX)
-    assert chosen.label == "bfloat16 mixed" and chosen.keras_policy == "mixed_bfloat16"
-    assert "avx512_bf16, amx_bf16" in chosen.describe()
+    assert ascend.reason == "the NPU applies precision_mode itself"
 
 
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="precision_mode 'fp8'"):
-        zp.resolve("fp8", "CPU", AVX2)
+        zp.resolve("fp8", "CPU", LENET, AVX2, UNSET)
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):
@@ -54,9 +122,9 @@ def test_session_config_rewrite_follows_the_precision():
     tf = pytest.importorskip("tensorflow")
     from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
-    bf16 = zp.resolve("allow_mix_precision", "CPU", AMX).apply_to_session_config(tf.compat.v1.ConfigProto())
+    bf16 = on_cpu("allow_mix_precision", ALEXNET, AMX).apply_to_session_config(tf.compat.v1.ConfigProto())
     assert bf16.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == RewriterConfig.ON
-    fp32 = zp.resolve("allow_mix_precision", "CPU", AVX2).apply_to_session_config(tf.compat.v1.ConfigProto())
+    fp32 = on_cpu("allow_mix_precision", LENET, AMX).apply_to_session_config(tf.compat.v1.ConfigProto())
     assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != RewriterConfig.ON
-    fp16 = zp.resolve("force_fp16", "GPU", set()).apply_to_session_config(tf.compat.v1.ConfigProto())
+    fp16 = zp.resolve("force_fp16", "GPU", LENET, set(), UNSET).apply_to_session_config(tf.compat.v1.ConfigProto())
     assert fp16.graph_options.rewrite_options.auto_mixed_precision == RewriterConfig.ON
