@@ -10,6 +10,9 @@ import os
 import sys
 
 import cli
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 FROZEN = "alexnet_frozen.pb"
 SAVED_MODEL = "saved_model"

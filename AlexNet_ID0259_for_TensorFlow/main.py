@@ -9,12 +9,11 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
-# oneDNN kernels (fused conv+bias, fast conv back-prop) are on by default only on some x86 CPUs; on this
-# project's AMD EPYC they were off and a training step took 2.7x longer. Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import cli  # noqa: E402
 import zoo_precision  # noqa: E402
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 
 def parse(argv):

@@ -12,6 +12,9 @@ import sys
 
 import cli
 import export
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

@@ -13,6 +13,8 @@ import run_safety
 import zoo_precision
 from lenet_cli import UsageError
 
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

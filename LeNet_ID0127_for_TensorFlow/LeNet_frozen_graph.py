@@ -9,6 +9,9 @@ import os
 
 import lenet_cli
 from lenet_cli import UsageError
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -17,6 +17,9 @@ import numpy as np
 
 import LeNet_preprocess
 from mnist_idx import NUM_CLASSES, PIXELS
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 
 def parse_args(argv):

@@ -20,6 +20,9 @@ import run_safety
 from cli_util import UserError
 from nets import nets_factory
 from preprocessing import preprocessing_factory
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 
 def build_parser():

@@ -16,6 +16,9 @@ import run_report
 import run_safety
 from cli_util import UserError
 from nets import nets_factory
+import zoo_precision
+
+zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "MobilenetV1/Predictions/Reshape_1"

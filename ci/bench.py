@@ -99,7 +99,10 @@ def run_measured(command, cwd, env, log_path, timeout):
 
 
 def child_env(extra=None):
+    """The environment of every run. oneDNN as the zoo's entry scripts set it (zoo_precision.prefer_onednn), for
+    the peer and the inference timing too: both sides run the same kernels, so the ratio compares the code."""
     env = dict(os.environ, ASCEND_DEVICE_ID=DEVICE_ID)
+    zoo_precision.prefer_onednn(env)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.update({k: str(v) for k, v in (extra or {}).items()})
     return env
@@ -221,7 +224,7 @@ def machine(roof):
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "cpu_model": model_name,
             "cpus": os.cpu_count(), "cpu_flags": {f: f in flags for f in RELEVANT_FLAGS},
             "tf_version": roof["tf_version"], "device": roof["device"], "python": platform.python_version(),
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default)")}
+            "TF_ENABLE_ONEDNN_OPTS": child_env()[zoo_precision.ONEDNN]}
 
 
 def side_summary(runs, train_flops, roof_gflops):
@@ -301,7 +304,8 @@ def markdown(info, roof, rows, settings_line, infer_rows, checks=()):
     roofs = ", ".join(f"{d} {g:,.1f}" for d, g in roof["gflops"].items())
     lines = [f"# Zoo benchmark, {info['date']}", "",
              f"Machine: {info['cpu_model']}, {info['cpus']} CPUs ({flags}); device {info['device']}; "
-             f"TensorFlow {info['tf_version']}; TF_ENABLE_ONEDNN_OPTS {info['TF_ENABLE_ONEDNN_OPTS']}.",
+             f"TensorFlow {info['tf_version']}; TF_ENABLE_ONEDNN_OPTS {info['TF_ENABLE_ONEDNN_OPTS']} for the project "
+             "and the peer alike.",
              f"Matmul roof ({roof['size']}x{roof['size']}, GFLOP/s): {roofs}.", f"Settings: {settings_line}.",
              "", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]

@@ -16,6 +16,10 @@ REPO = os.path.dirname(MODEL_DIR)
 REAL_PHOTOS = os.path.join(os.path.dirname(REPO), "shared", "datasets", "dogs_vs_cats")
 sys.path.insert(0, MODEL_DIR)
 
+import zoo_precision  # noqa: E402
+
+zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+
 import data_loader  # noqa: E402
 import main  # noqa: E402
 from synthetic import dogs_cats  # noqa: E402

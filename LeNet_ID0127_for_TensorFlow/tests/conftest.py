@@ -15,6 +15,10 @@ REPO = os.path.dirname(MODEL_DIR)
 REAL_MNIST = os.path.join(os.path.dirname(REPO), "shared", "datasets", "mnist")
 sys.path.insert(0, MODEL_DIR)
 
+import zoo_precision  # noqa: E402
+
+zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+
 import lenet_cli  # noqa: E402
 import mnist_idx  # noqa: E402
 from synthetic import mnist_idx as mnist_writer  # noqa: E402

@@ -10,10 +10,15 @@ import sys
 import time
 
 import pytest
-import tensorflow as tf
 
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, MODEL_DIR)
+
+import zoo_precision  # noqa: E402
+
+zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+
+import tensorflow as tf  # noqa: E402
 
 from synthetic import digits, tfds_mnist  # noqa: E402
 

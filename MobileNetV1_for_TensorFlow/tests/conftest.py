@@ -13,6 +13,10 @@ import pytest
 MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, MODEL_DIR)
 
+import zoo_precision  # noqa: E402
+
+zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+
 import cli_util  # noqa: E402
 from synthetic import slim_imagenet  # noqa: E402
 

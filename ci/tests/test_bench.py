@@ -212,3 +212,11 @@ def test_gpu_check_without_a_gpu_says_so_and_passes(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.splitlines() == [
             "ci/gpu_check.sh: no NVIDIA GPU on this machine (nvidia-smi missing or failing); nothing to check"]
+
+
+def test_the_peer_runs_with_the_same_onednn_setting_as_the_project(monkeypatch):
+    """The entry scripts turn oneDNN on unless the user chose; every run of the bench gets what they would."""
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert bench.child_env()["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert bench.child_env({"BENCH_IMAGE_SIZE": 96})["TF_ENABLE_ONEDNN_OPTS"] == "0"

@@ -128,3 +128,12 @@ def test_session_config_rewrite_follows_the_precision():
     assert fp32.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 != RewriterConfig.ON
     fp16 = zp.resolve("force_fp16", "GPU", LENET, set(), UNSET).apply_to_session_config(tf.compat.v1.ConfigProto())
     assert fp16.graph_options.rewrite_options.auto_mixed_precision == RewriterConfig.ON
+
+
+def test_onednn_is_preferred_unless_the_user_chose():
+    environ = {}
+    zp.prefer_onednn(environ)
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    chosen = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    zp.prefer_onednn(chosen)
+    assert chosen == {"TF_ENABLE_ONEDNN_OPTS": "0"}
