@@ -161,4 +161,4 @@ def test_pca_jitter_is_the_originals_per_crop_pca():
     flat = image.copy()
     flat[..., 1] = 77
     jittered = data_loader.pca_jitter(tf.constant(flat), tf.constant(alpha)).numpy()
-    assert np.isfinite(jittered).all() and np.allclose(jittered[..., 1], 77, atol=0.5)
+    assert np.isfinite(jittered).all() and np.allclose(jittered[..., 1], 77, atol=0.01)  # exact statistics: no shift
