@@ -20,7 +20,7 @@ Nothing here imports TensorFlow at module level, so flag parsing and the table s
 
 oneDNN: TensorFlow turns its oneDNN kernels on by default only on x86 CPUs with AVX-512 VNNI, bf16 or AMX. On
 an AVX2 CPU (2-core AMD EPYC, TF 2.21) the zoo's perf launchers trained 2-3x faster with them on (LeNet,
-MNIST TF2, MobileNetV1, AlexNet: README "Speed"), so every entry script calls prefer_onednn() before it imports
+MNIST TF2, MobileNetV1, AlexNet: README "Devices"), so every entry script calls prefer_onednn() before it imports
 TensorFlow. TF_ENABLE_ONEDNN_OPTS=0 opts out.
 """
 import importlib.util
