@@ -2,7 +2,6 @@
 graph, the loop (train.py), and at the end the run's record result.json (run_report.write_result) in
 --output_path, which every worker writes into its own folder and the launchers build their summary from."""
 import math
-import os
 import time
 
 import alexnet_device
@@ -15,7 +14,6 @@ import train
 import training_graph
 import watch
 
-MODEL = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
 # The user's mistakes (and a diverged loss): one [Error] line each.
 MISTAKES = (data_loader.DataError, train.TrainingError, distributed.ClusterError, run_safety.RunSafetyError)
 
@@ -87,7 +85,7 @@ def _record(args, chosen, watched, history, started):
     loss the loss file ends with; the epochs and the global step reached after the contract's keys."""
     clock = watched.clock
     run_report.write_result(
-        args.output_path, model=MODEL, launcher=args.launcher, device=chosen.device, precision=chosen.dtype,
+        args.output_path, model=alexnet_device.MODEL, launcher=args.launcher, device=chosen.device, precision=chosen.dtype,
         batch_size=clock.global_batch, rank_size=args.mul_rank_size, steps=len(clock.seconds),
         warmup_steps=clock.warmup_excluded, ms_per_step=clock.ms_per_step, images_per_sec=clock.images_per_sec,
         accuracy_name="held_out_accuracy", accuracy=history["test_acc"][-1] / 100.0, final_loss=watched.last_loss,

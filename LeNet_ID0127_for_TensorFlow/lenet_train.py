@@ -15,7 +15,6 @@ import run_report
 import run_safety
 from lenet_cli import UsageError
 
-MODEL = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
 EVAL_BATCH = 250  # images per evaluation call: 1,000 raised the peak memory of a run by ~40 MB (RESULTS.md)
 
 Outcome = namedtuple("Outcome", "accuracy ms_per_step duration losses")
@@ -244,7 +243,7 @@ def train_and_evaluate(args, splits, source, folders, resume_from, stop, started
     print("Final Performance ms/step : " + ("NA" if ms_per_step is None else f"{ms_per_step:.4f}"))
     print(f"Final Training Duration sec : {duration:.2f}", flush=True)
     run_report.write_result(
-        args.output_path, model=MODEL, launcher=args.launcher, device=chosen.device, precision=chosen.dtype,
+        args.output_path, model=lenet_device.MODEL, launcher=args.launcher, device=chosen.device, precision=chosen.dtype,
         batch_size=args.batch_size, rank_size=1, steps=len(clock.seconds), warmup_steps=clock.warmup_excluded,
         ms_per_step=ms_per_step, images_per_sec=clock.images_per_sec, accuracy_name="test accuracy",
         accuracy=accuracy, final_loss=losses[-1] if losses else None,

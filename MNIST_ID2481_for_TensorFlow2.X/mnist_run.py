@@ -21,7 +21,6 @@ import run_report
 import run_safety
 import training
 
-NETWORK = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
 ACCURACY_NAME = "sparse_categorical_accuracy"
 
 
@@ -159,7 +158,7 @@ def write_record(folder, values, placement, precision, clock, accuracy, final_lo
     """result.json of this process (run_report.write_result): the zoo's timing rule, the final evaluation's
     accuracy, final_loss as the last step line printed it; null timing and loss when no step ran here."""
     run_report.write_result(
-        folder, model=NETWORK, launcher=values.launcher, device=precision.device, precision=precision.dtype,
+        folder, model=mnist_device.MODEL, launcher=values.launcher, device=precision.device, precision=precision.dtype,
         batch_size=clock.global_batch, rank_size=placement.rank_size, steps=len(clock.seconds),
         warmup_steps=clock.warmup_excluded, ms_per_step=clock.ms_per_step, images_per_sec=clock.images_per_sec,
         accuracy_name=ACCURACY_NAME, accuracy=accuracy, final_loss=final_loss,

@@ -11,10 +11,10 @@ import time
 
 import tensorflow as tf
 
+import device_config
 import run_report
 from datasets.util import UsageError
 
-MODEL = os.path.basename(os.path.dirname(os.path.abspath(__file__)))
 # The accuracy a launcher reports: eval mode's validation CMC rank-1, a fraction.
 ACCURACY_NAME = "Precision@1"
 
@@ -86,7 +86,7 @@ class Record:
         """chosen: the zoo_precision.Precision trained with; step: the global step reached; final_loss: None
         when this process trained no step."""
         return run_report.write_result(
-            self.folder, model=MODEL, launcher=self.launcher, device=chosen.device, precision=chosen.dtype,
+            self.folder, model=device_config.MODEL, launcher=self.launcher, device=chosen.device, precision=chosen.dtype,
             batch_size=clock.global_batch, rank_size=1, steps=int(step), warmup_steps=clock.warmup_excluded,
             ms_per_step=clock.ms_per_step, images_per_sec=clock.images_per_sec, accuracy_name=ACCURACY_NAME,
             accuracy=None, final_loss=final_loss, e2e_seconds=round(time.time() - self.started, 1))
