@@ -20,21 +20,24 @@ EVAL_BATCH = 250  # images per evaluation call: 1,000 raised the peak memory of 
 Outcome = namedtuple("Outcome", "accuracy ms_per_step duration losses")
 
 
-def training_batches(images, labels, batch_size, seed):
-    """Shuffled, repeated batches from in-memory uint8 arrays fed once through placeholders.
+def batches(images, labels, count, batch_size, seed):
+    """Shuffled, repeated batches (float32 images in [0, 1], one-hot labels) of `count` uint8 images and labels
+    (arrays or placeholders); scaling and one-hot run once per batch, not per sample."""
+    return (tf.data.Dataset.from_tensor_slices((images, labels))
+            .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(batch_size, drop_remainder=True)
+            .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, mnist_idx.NUM_CLASSES)),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
 
-    Placeholders keep the dataset out of the GraphDef (graph.pbtxt stays small); scaling and one-hot run
-    once per batch, not per sample.
-    """
+
+def training_batches(images, labels, batch_size, seed):
+    """batches() of in-memory uint8 arrays fed once through placeholders: they keep the dataset out of the
+    GraphDef (graph.pbtxt stays small)."""
     images_ph = tf.compat.v1.placeholder(tf.uint8, images.shape, name="train_images")
     labels_ph = tf.compat.v1.placeholder(tf.uint8, labels.shape, name="train_labels")
-    dataset = (tf.data.Dataset.from_tensor_slices((images_ph, labels_ph))
-               .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-               .repeat()
-               .batch(batch_size, drop_remainder=True)
-               .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, tf.one_hot(y, mnist_idx.NUM_CLASSES)),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-               .prefetch(tf.data.AUTOTUNE))
+    dataset = batches(images_ph, labels_ph, len(labels), batch_size, seed)
     iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
     return iterator, {images_ph: images, labels_ph: labels}
 

@@ -3,15 +3,17 @@
     python ci/bench.py [--only MODEL] [--rounds N] [--precision float32|bf16|fp16|both] [--quick]
 
 For every model (settings in ci/bench.toml) and precision mode it runs, in alternating rounds (project, peer,
-project, peer, ...: a change in the load of a shared machine hits both sides alike):
+in-memory peer, project, ...: a change in the load of a shared machine hits every side alike):
   project  <model>/test/<perf launcher> on the synthetic dataset of ci/datasets (the real on-disk format),
            --precision_mode=must_keep_origin_dtype (float32) or allow_mix_precision with ZOO_CPU_BF16=1 (bf16 on
            a CPU with avx512_bf16/amx_bf16 whatever zoo_precision's measured table says, fp16 on a GPU, else
            float32); images/sec and the precision used are the run's own record (result.json: steady state,
            run_report's timing rule)
-  peer     <model>/benchmarks/keras_peer.py through ci/peer_timing.py: Keras `fit` on tf.data, the same batch,
-           input size and optimizer; float32, or in the mixed mode mixed_bfloat16 where the CPU has native
-           bf16 (mixed_float16 on a GPU, float32 elsewhere), so that both sides compute in the same dtype
+  peer     <model>/benchmarks/keras_peer.py through ci/peer_timing.py: Keras `fit` on the model's own training
+           input pipeline over the project's dataset (the same files, decoding and augmentation), the same
+           batch, input size and optimizer; float32, or in the mixed mode mixed_bfloat16 where the CPU has
+           native bf16 (mixed_float16 on a GPU, float32 elsewhere), so that both sides compute in the same dtype
+  in-memory peer  the same peer fed synthetic in-memory images: its training step alone, without reading files
 Also measured in the same invocation: the matmul roof (ci/matmul_roof.py, float32 and bfloat16), each run's
 peak resident memory (ru_maxrss of its process tree, from os.wait4) and its achieved FLOP/s as a share of
 the roof of the dtype it ran in (training FLOPs per image from ci/flops.py). With both modes it also sets each
@@ -54,13 +56,16 @@ DEVICE_ID = os.environ.get("BENCH_DEVICE_ID", "6")
 ROOF_DTYPE = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16",
               "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 COLUMNS = ("model", "mode", "batch", "project img/s", "project dtype", "peer img/s", "peer dtype",
-           "project/peer", "project % roof", "peer % roof", "project peak MB", "peer peak MB")
+           "project/peer", "in-memory peer img/s", "project/in-memory peer", "project % roof", "peer % roof",
+           "project peak MB", "peer peak MB")
+# The runs of one round, in order; "peer" reads the project's files through the model's input pipeline.
+SIDES = ("project", "peer", "peer_in_memory")
 
 
 def schedule(models, modes, rounds):
-    """[(model, mode, round, side)]: per model, each round runs every mode as project then peer."""
+    """[(model, mode, round, side)]: per model, each round runs every mode as project, peer, in-memory peer."""
     return [(model, mode, r, side) for model in models for r in range(1, rounds + 1) for mode in modes
-            for side in ("project", "peer")]
+            for side in SIDES]
 
 
 def model_settings(config, model, quick):
@@ -149,19 +154,23 @@ def keep_launcher_output(model_dir, keep):
         os.rmdir(output)  # the benchmark created it; leave the model folder as it found it
 
 
-def run_peer(model, cfg, mode, round_no, work_dir, precision):
+def run_peer(model, cfg, mode, round_no, work_dir, precision, side):
+    """side "peer": on the project's dataset through the model's input pipeline; "peer_in_memory": on
+    synthetic in-memory images."""
     keep = os.path.join(work_dir, "runs", model, f"{mode}-r{round_no}")
     os.makedirs(keep, exist_ok=True)
     peer = os.path.join(REPO, model, "benchmarks", "keras_peer.py")
     command = [sys.executable, os.path.join(REPO, "ci", "peer_timing.py"), peer, f"--batch={cfg['batch']}",
                f"--steps={cfg['peer_steps']}", f"--precision={precision}"]
-    log_path = os.path.join(keep, "peer.log")
+    if side == "peer":
+        command.append(f"--data_path={smoke.ensure_dataset(cfg['dataset'], os.path.dirname(work_dir))}")
+    log_path = os.path.join(keep, f"{side}.log")
     code, seconds, rss = run_measured(command, REPO, child_env(cfg.get("peer_env")), log_path,
                                       cfg.get("timeout", 900))
     found = re.search("^" + PEER_RESULT + "(.*)$", read(log_path), re.M)
     rate = json.loads(found.group(1))["images_per_sec"] if found else None
     problems = [] if code == 0 and found else [f"peer exited {code} without a result (log: {log_path})"]
-    return {"side": "peer", "images_per_sec": rate, "precision": precision, "seconds": round(seconds, 1),
+    return {"side": side, "images_per_sec": rate, "precision": precision, "seconds": round(seconds, 1),
             "peak_rss_mb": round(rss, 1), "exit_code": code, "problems": problems,
             "outputs": os.path.relpath(keep, REPO)}
 
@@ -236,7 +245,7 @@ def side_summary(runs, train_flops, roof_gflops):
     roof = roof_gflops.get(ROOF_DTYPE.get(precisions[0], "")) if len(precisions) == 1 else None
     return {"rounds": [r["images_per_sec"] for r in runs], "images_per_sec": mean, "precision": "/".join(precisions),
             "gflops": achieved, "roof_gflops": roof, "roof_pct": 100 * achieved / roof if achieved and roof else None,
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+            "peak_rss_mb": max((r["peak_rss_mb"] for r in runs), default=None)}
 
 
 def summarise(results, settings, roof_gflops):
@@ -246,12 +255,16 @@ def summarise(results, settings, roof_gflops):
         cfg = settings[model]
         train_flops = flops.model_train_flops(model, **cfg.get("network", {}))
         sides = {side: side_summary([r for r in results if (r["model"], r["mode"], r["side"]) == (model, mode, side)],
-                                    train_flops, roof_gflops) for side in ("project", "peer")}
-        # Summed over the same rounds on both sides, so a slow round weighs on both alike.
-        totals = [sum(sides[s]["rounds"]) if all(sides[s]["rounds"]) else None for s in ("project", "peer")]
+                                    train_flops, roof_gflops) for side in SIDES}
+        # Summed over the same rounds on every side, so a slow round weighs on all alike.
+        totals = {s: sum(sides[s]["rounds"]) if sides[s]["rounds"] and all(sides[s]["rounds"]) else None
+                  for s in SIDES}
+
+        def ratio(peer):
+            return totals["project"] / totals[peer] if totals["project"] and totals[peer] else None
+
         rows.append({"model": model, "mode": mode, "batch": cfg["batch"], "train_gflop_per_image": train_flops / 1e9,
-                     "project": sides["project"], "peer": sides["peer"],
-                     "ratio": totals[0] / totals[1] if all(totals) else None})
+                     **sides, "ratio": ratio("peer"), "ratio_in_memory": ratio("peer_in_memory")})
     return rows
 
 
@@ -295,8 +308,9 @@ def fmt(value, digits=2):
 def table_rows(rows):
     return [[r["model"], r["mode"], str(r["batch"]), fmt(r["project"]["images_per_sec"]), r["project"]["precision"],
              fmt(r["peer"]["images_per_sec"]), r["peer"]["precision"], fmt(r["ratio"]),
-             fmt(r["project"]["roof_pct"], 1), fmt(r["peer"]["roof_pct"], 1), fmt(r["project"]["peak_rss_mb"], 0),
-             fmt(r["peer"]["peak_rss_mb"], 0)] for r in rows]
+             fmt(r["peer_in_memory"]["images_per_sec"]), fmt(r["ratio_in_memory"]), fmt(r["project"]["roof_pct"], 1),
+             fmt(r["peer"]["roof_pct"], 1), fmt(r["project"]["peak_rss_mb"], 0), fmt(r["peer"]["peak_rss_mb"], 0)]
+            for r in rows]
 
 
 def markdown(info, roof, rows, settings_line, infer_rows, checks=()):
@@ -310,9 +324,10 @@ def markdown(info, roof, rows, settings_line, infer_rows, checks=()):
              "", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
     lines += ["", "images/sec: mean over the rounds (project: the steady-state images/sec of the run's result.json; "
-              "peer: Keras fit "
-              "after 3 warm-up steps on in-memory synthetic images); project/peer: ratio of the summed rates of "
-              "the alternating rounds; % roof: images/sec x training FLOPs per image (ci/flops.py: 3 x forward "
+              "peer: Keras fit after 3 warm-up steps, reading the project's dataset through the model's own input "
+              "pipeline; in-memory peer: the same on synthetic in-memory images, its training step alone); "
+              "project/peer: ratio of the summed rates of the alternating rounds; % roof: images/sec x training "
+              "FLOPs per image (ci/flops.py: 3 x forward "
               "conv/dense MACs x 2) over the matmul roof of the dtype the run computed in; peak MB: ru_maxrss "
               "of the run's process tree."]
     if checks:
@@ -359,7 +374,8 @@ def main(argv=None):
         if side == "project":
             result = run_project(model, cfg, mode, round_no, args.work_dir)
         else:
-            result = run_peer(model, cfg, mode, round_no, args.work_dir, peer_precision(mode, info["device"], flag_set))
+            result = run_peer(model, cfg, mode, round_no, args.work_dir, peer_precision(mode, info["device"], flag_set),
+                              side)
         result.update(model=model, mode=mode, round=round_no)
         results.append(result)
         state = "ok" if not result["problems"] else "FAIL: " + "; ".join(result["problems"])

@@ -1,12 +1,15 @@
 """Times a Keras 3 peer model's training, for ci/bench.py; also its subprocess entry point.
 
     python ci/peer_timing.py <model>/benchmarks/keras_peer.py --batch=64 --steps=50 --precision=float32
+    python ci/peer_timing.py <peer> --batch=64 --steps=50 --data_path=<the dataset the project reads>
 
 A peer module (one per model, in its benchmarks/ folder) builds the plain Keras network of its model and
-exposes `images_per_sec(batch, steps, precision)`; it calls `measure` below, so that every peer is timed
-the same way: `model.fit` on a tf.data pipeline over synthetic in-memory images (no decoding: the peer's
-number is what its training step can do, an upper bound of it on files), WARMUP_STEPS steps left out.
-The result is printed as one JSON line starting with PEER_RESULT.
+exposes `training_input(data_path, batch)` -> (batched dataset, classes), the model's own training input
+pipeline on a folder in its on-disk format, and `images_per_sec(batch, steps, precision, data=None)`, which
+calls `measure` below so that every peer is timed the same way: `model.fit`, WARMUP_STEPS steps left out.
+With --data_path the peer trains on training_input (the project's files, decoding and augmentation: like for
+like with the project's run); without it, on a tf.data pipeline over synthetic in-memory images (no decoding:
+what the peer's training step alone can do). The result is printed as one JSON line starting with PEER_RESULT.
 """
 import argparse
 import importlib.util
@@ -15,7 +18,12 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ci.canonical import zoo_precision  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Run directly, the peer gets the kernels the zoo's entry scripts choose (the benchmark sets the same).
+zoo_precision.prefer_onednn(os.environ)
 
 # The first steps trace the function and fill the pipeline; they are not steady state.
 WARMUP_STEPS = 3
@@ -62,20 +70,29 @@ def steady_rate(ends, batch, warmup):
     return batch * timed / (ends[-1] - ends[warmup - 1])
 
 
-def measure(build, optimizer, input_shape, classes, batch, steps, precision, logits=True):
+def loss_for(dataset, logits):
+    """Cross-entropy for the dataset's labels: class ids, or one-hot rows (LeNet's pipeline makes those)."""
+    import keras
+
+    if dataset.element_spec[1].shape.rank == 2:
+        return keras.losses.CategoricalCrossentropy(from_logits=logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+
+
+def measure(build, optimizer, input_shape, classes, batch, steps, precision, logits=True, dataset=None):
     """images/sec of `build()` (a Keras model producing float32 logits, or probabilities with logits=False)
-    trained with `optimizer` under the Keras dtype policy `precision`."""
+    trained with `optimizer` under the Keras dtype policy `precision`, on `dataset` (batches of `batch`
+    (images, labels)) or, when it is None, on synthetic in-memory images."""
     import keras
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     keras.mixed_precision.set_dtype_policy(precision)
+    dataset = synthetic_dataset(input_shape, classes, batch) if dataset is None else dataset
     model = build()
-    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
-                  jit_compile=False)
+    model.compile(optimizer=optimizer, loss=loss_for(dataset, logits), jit_compile=False)
     clock = step_clock()
-    model.fit(synthetic_dataset(input_shape, classes, batch), epochs=1, steps_per_epoch=WARMUP_STEPS + steps,
-              callbacks=[clock], verbose=0, shuffle=False)
+    model.fit(dataset, epochs=1, steps_per_epoch=WARMUP_STEPS + steps, callbacks=[clock], verbose=0, shuffle=False)
     return steady_rate(clock.ends, batch, WARMUP_STEPS)
 
 
@@ -92,9 +109,21 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True, help="timed steps after the warm-up")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    parser.add_argument("--data_path", default=None,
+                        help="a dataset in the model's on-disk format, read by the model's own input pipeline "
+                             "(default: synthetic in-memory images)")
     args = parser.parse_args(argv)
-    rate = load_peer(args.peer).images_per_sec(args.batch, args.steps, args.precision)
-    print(PEER_RESULT + json.dumps({"images_per_sec": rate, "precision": args.precision}), flush=True)
+    peer = load_peer(args.peer)
+    data = None
+    if args.data_path:
+        try:
+            data = peer.training_input(args.data_path, args.batch)
+        except Exception as err:  # the model's own reader refused the folder; its message names what is wrong
+            print(f"[Error] {args.peer}: --data_path={args.data_path}: {err}", flush=True)
+            return 1
+    rate = peer.images_per_sec(args.batch, args.steps, args.precision, data)
+    print(PEER_RESULT + json.dumps({"images_per_sec": rate, "precision": args.precision,
+                                    "input": "model pipeline" if args.data_path else "in memory"}), flush=True)
     return 0
 
 

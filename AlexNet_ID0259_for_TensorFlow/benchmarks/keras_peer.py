@@ -50,10 +50,26 @@ def build():
     return keras.Model(inputs, dense(x, model.NUM_CLASSES, 0.0, top=True))
 
 
-def images_per_sec(batch, steps, precision="float32"):
+def training_input(data_path, batch):
+    """(dataset, classes): AlexNet's own training pipeline (data_loader.train_dataset: decode and resize once into the cache, then a
+    random 227 crop, flip and PCA jitter per image) on the photos of data_path, cached as the launchers'
+    default --cache_mb allows; every photo trains (no held-out split: it changes only which photos are read)."""
+    import data_loader
+    import main
+    import model
+
+    args = main.parse([f"--data_path={data_path}"])
+    entries, crops = data_loader.list_photos(data_path)
+    cache = data_loader.fits_cache(len(entries), args.cache_mb)
+    return data_loader.train_dataset(entries, batch, crops, cache, seed=args.seed), model.NUM_CLASSES
+
+
+def images_per_sec(batch, steps, precision="float32", data=None):
     import keras
 
     import model
 
+    dataset, classes = data or (None, model.NUM_CLASSES)
     return peer_timing.measure(build, keras.optimizers.SGD(0.001, momentum=0.9),
-                               (model.INPUT_SIZE, model.INPUT_SIZE, 3), model.NUM_CLASSES, batch, steps, precision)
+                               (model.INPUT_SIZE, model.INPUT_SIZE, 3), classes, batch, steps, precision,
+                               dataset=dataset)

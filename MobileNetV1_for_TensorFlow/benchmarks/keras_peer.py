@@ -6,7 +6,9 @@ BENCH_IMAGE_SIZE environment variable (default 224), so that a quick run can use
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(MODEL_DIR))
+sys.path.insert(0, MODEL_DIR)
 from ci import peer_timing  # noqa: E402  (the zoo benchmark's shared timing)
 
 CLASSES = 1001
@@ -26,9 +28,24 @@ def build():
     return keras.Model(base.inputs, keras.layers.Activation("linear", dtype="float32")(base.outputs[0]))
 
 
-def images_per_sec(batch, steps, precision="float32"):
+def training_input(data_path, batch):
+    """(dataset, classes): MobileNetV1's own training pipeline (data_provider.build_dataset: the slim TFRecords of data_path parsed,
+    each image decoded, crop-distorted, resized, flipped and colour-jittered by train.py's default
+    --preprocessing_name) at the peer's image size."""
+    from dataloader import data_provider
+
+    import train
+
+    args = train.build_parser().parse_args([f"--dataset_dir={data_path}"])
+    dataset = data_provider.build_dataset(data_path, "train", batch, True, image_size(), CLASSES,
+                                          args.preprocessing_name, args.labels_offset, seed=args.seed)
+    return dataset, CLASSES
+
+
+def images_per_sec(batch, steps, precision="float32", data=None):
     import keras
 
     size = image_size()
-    return peer_timing.measure(build, keras.optimizers.SGD(0.01, momentum=0.9), (size, size, 3), CLASSES, batch,
-                               steps, precision)
+    dataset, classes = data or (None, CLASSES)
+    return peer_timing.measure(build, keras.optimizers.SGD(0.01, momentum=0.9), (size, size, 3), classes, batch,
+                               steps, precision, dataset=dataset)

@@ -43,12 +43,12 @@ def test_every_benchmarked_model_has_a_flop_count_and_a_peer():
 
 def test_rounds_alternate_project_and_peer():
     order = bench.schedule(["A", "B"], ("float32", "mixed"), 2)
-    assert [side for *_, side in order] == ["project", "peer"] * 8
-    # Each project run is followed by its peer in the same model, mode and round.
-    for first, second in zip(order[::2], order[1::2]):
-        assert first[:3] == second[:3]
+    assert [side for *_, side in order] == ["project", "peer", "peer_in_memory"] * 8
+    # Each project run is followed by its two peers in the same model, mode and round.
+    for first, second, third in zip(order[::3], order[1::3], order[2::3]):
+        assert first[:3] == second[:3] == third[:3]
     # Rounds interleave the modes (a load change hits both modes), models one after the other.
-    assert [(m, mode, r) for m, mode, r, _ in order[::2]] == [
+    assert [(m, mode, r) for m, mode, r, _ in order[::3]] == [
         ("A", "float32", 1), ("A", "mixed", 1), ("A", "float32", 2), ("A", "mixed", 2),
         ("B", "float32", 1), ("B", "mixed", 1), ("B", "float32", 2), ("B", "mixed", 2)]
 
@@ -77,12 +77,15 @@ def test_summary_ratio_roof_share_table_and_json():
     model = "LeNet_ID0127_for_TensorFlow"
     results = [run(model, "float32", "project", 1000.0, "float32", 700.0),
                run(model, "float32", "peer", 400.0, "float32", 600.0),
+               run(model, "float32", "peer_in_memory", 1000.0, "float32", 500.0),
                run(model, "float32", "project", 500.0, "float32", 710.0, 2),
-               run(model, "float32", "peer", 600.0, "float32", 590.0, 2)]
+               run(model, "float32", "peer", 600.0, "float32", 590.0, 2),
+               run(model, "float32", "peer_in_memory", 2000.0, "float32", 500.0, 2)]
     rows = bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0, "bfloat16": 50.0})
     assert len(rows) == 1
     row = rows[0]
     assert row["ratio"] == pytest.approx(1500 / 1000)  # summed over the rounds, not a mean of ratios
+    assert row["ratio_in_memory"] == pytest.approx(1500 / 3000)
     assert row["project"]["images_per_sec"] == pytest.approx(750.0)
     assert row["project"]["peak_rss_mb"] == 710.0
     per_image = 6 * 693_000  # LeNet's hand count above, x6
@@ -96,7 +99,9 @@ def test_summary_ratio_roof_share_table_and_json():
     header = lines.index("| " + " | ".join(bench.COLUMNS) + " |")
     assert lines[header + 1] == "|" + " --- |" * len(bench.COLUMNS)
     cells = [c.strip() for c in lines[header + 2].strip("|").split("|")]
-    assert cells[:8] == [model, "float32", "64", "750.00", "float32", "500.00", "float32", "1.50"]
+    assert cells[:10] == [model, "float32", "64", "750.00", "float32", "500.00", "float32", "1.50", "1,500.00",
+                          "0.50"]
+    assert cells[-1] == "600"  # the peak memory of the peer that reads the files
     assert "Test CPU" in text and "avx512_bf16 no" in text and "TensorFlow 2.21.0" in text
     assert json.loads(json.dumps(rows)) == rows  # the JSON file holds the rows as they are
 
@@ -146,6 +151,8 @@ def test_a_failed_round_gives_no_ratio():
     results = [run(model, "mixed", "project", None, "-", 10.0), run(model, "mixed", "peer", 400.0, "float32", 600.0)]
     row = bench.summarise(results, {model: {"batch": 64}}, {"float32": 100.0})[0]
     assert row["ratio"] is None and bench.table_rows([row])[0][7] == "-"
+    # No in-memory peer ran: no ratio for it either, and the table says so.
+    assert row["ratio_in_memory"] is None and bench.table_rows([row])[0][8:10] == ["-", "-"]
 
 
 def infer_run(mode, side, ms, precision, round_no=1):

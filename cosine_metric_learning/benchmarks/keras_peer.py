@@ -4,17 +4,20 @@
 conv biases, pre-activation residual blocks with dropout 0.4 between their convolutions, a 1x1 stride-2
 projection where the width doubles, dense 128 + batch norm, L2-normalised features, logits kappa * cos.
 """
+import functools
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+MODEL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(MODEL_DIR))
+sys.path.insert(0, MODEL_DIR)
 from ci import peer_timing  # noqa: E402  (the zoo benchmark's shared timing)
 
-CLASSES = 751  # Market-1501's training identities
+CLASSES = 751  # Market-1501's training identities (with --data_path: the training script's width for that data)
 INPUT_SHAPE = (128, 64, 3)
 
 
-def build():
+def build(classes=CLASSES):
     import keras
     import tensorflow as tf
 
@@ -39,7 +42,7 @@ def build():
         """kappa * cos(features, class mean), kappa = softplus(scale); in float32 under a mixed policy."""
 
         def build(self, input_shape):
-            self.means = self.add_weight(shape=(input_shape[-1], CLASSES), initializer="glorot_uniform")
+            self.means = self.add_weight(shape=(input_shape[-1], classes), initializer="glorot_uniform")
             self.scale = self.add_weight(shape=(), initializer="zeros")
 
         def call(self, features):
@@ -57,7 +60,21 @@ def build():
     return keras.Model(inputs, CosineSoftmax(dtype="float32")(features))
 
 
-def images_per_sec(batch, steps, precision="float32"):
+def training_input(data_path, batch):
+    """(dataset, classes): the model's own training pipeline (input_pipeline.training_dataset: batch / 4
+    identities x 4 JPEGs per step, decoded, resized and flipped) on the Market-1501 folder data_path, less the
+    identities held out for validation, and the classifier width the training script takes from that data."""
+    import input_pipeline
+    import modes
+    import train_market1501
+
+    data = modes.read_training_data(train_market1501, data_path)
+    return input_pipeline.training_dataset(data.train, batch, seed=None), data.num_classes
+
+
+def images_per_sec(batch, steps, precision="float32", data=None):
     import keras
 
-    return peer_timing.measure(build, keras.optimizers.Adam(0.001), INPUT_SHAPE, CLASSES, batch, steps, precision)
+    dataset, classes = data or (None, CLASSES)
+    return peer_timing.measure(functools.partial(build, classes), keras.optimizers.Adam(0.001), INPUT_SHAPE, classes,
+                               batch, steps, precision, dataset=dataset)
