@@ -128,7 +128,8 @@ class TrainingLoop:
                 callbacks.on_train_batch_begin(batch)
                 start = time.perf_counter()
                 flag = tf.constant(float(stop is not None and stop.requested))
-                loss, correct, stopping = (float(v) for v in self.train_step(self.train_it, flag))
+                # One copy to the host: iterating the tensor would run an eager slice per value.
+                loss, correct, stopping = self.train_step(self.train_it, flag).numpy().tolist()
                 seconds = time.perf_counter() - start
                 step, done = step + 1, done + 1
                 run_safety.check_finite(step, loss=loss)

@@ -10,9 +10,12 @@ or in a function it calls, e.g. a while loop's body); the first W training calls
 RunOptions(trace_level=FULL_TRACE), and the RunMetadata's step_stats of those K calls are summed per op type
 (from each node's timeline label) and per phase (from node names: input pipeline, gradients, optimizer update,
 forward and the rest). A training call may run several steps (LeNet's --iteration_per_loop runs a while loop):
-steps per call = how often one Apply node ran in it. Ops overlap on the cores, so shares are of the summed op
-time, which may exceed the call's wall time. Writes ci/work/profile/<model>.json and <model>.md and prints the
-tables. A model whose training makes no Session.run call (Keras / tf.function) is reported as not profiled.
+steps per call = how often one Apply node ran in it. A model that trains in a tf.function instead (MNIST TF2)
+names it in bench.toml (train_function): the calls of the tf.function of that name are counted the same way,
+the K after the warm-up run under tf.profiler, one step per call, and the trace's op events (the executor's
+'node:OpType' events) are summed the same way. Ops overlap on the cores, so shares are of the summed op time,
+which may exceed the call's wall time. Writes ci/work/profile/<model>.json and <model>.md and prints the
+tables. A model with neither is reported as not profiled.
 """
 import argparse
 import atexit
@@ -29,11 +32,17 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The launcher's processes read their settings from these (set by run_model for the sitecustomize).
 ENV_DIR, ENV_WARMUP, ENV_TRACED = "ZOO_PROFILE_DIR", "ZOO_PROFILE_WARMUP", "ZOO_PROFILE_TRACED"
+ENV_FUNCTION = "ZOO_PROFILE_FUNCTION"
 SESSION_MODULE = "tensorflow.python.client.session"
+FUNCTION_MODULE = "tensorflow.python.eager.polymorphic_function.polymorphic_function"
+# A kernel's event in a tf.profiler trace: 'scope/node:OpType' (not 'Class::method' or 'Eager...: name').
+TRACE_OP = re.compile(r"^([^:\s]+):(\w+)$")
 APPLY = re.compile(r"^(Resource)?(Sparse)?Apply")
 INPUT_TYPES = {"IteratorGetNext", "IteratorGetNextSync", "IteratorGetNextAsOptional", "_Arg", "_Recv"}
 OPTIMIZER_SCOPES = {"Adam", "Momentum", "GradientDescent", "RMSProp", "Adagrad", "Adadelta", "Ftrl",
                     "ExponentialMovingAverage"}
+# Keras 3 optimizers' name scopes (sgd, adam_1, ...).
+KERAS_OPTIMIZER_SCOPE = re.compile(r"(sgd|adam|adamw|rmsprop|adagrad|adadelta|ftrl|nadam|lion)(_\d+)?")
 PHASES = ("input pipeline", "forward and the rest", "gradients", "optimizer update")
 SITECUSTOMIZE = f"""# Written by ci/profile.py: traces the training Session.run calls of the processes the launcher starts.
 import sys
@@ -54,9 +63,9 @@ def phase(node_name, kind):
     if kind in INPUT_TYPES:
         return "input pipeline"
     if APPLY.match(kind) or any(p.startswith("update_") or p in OPTIMIZER_SCOPES or "AssignMovingAvg" in p
-                                for p in parts):
+                                or KERAS_OPTIMIZER_SCOPE.fullmatch(p) for p in parts):
         return "optimizer update"
-    if any(re.fullmatch(r"gradients(_\d+)?", p) for p in parts):
+    if any(re.fullmatch(r"gradients(_\d+)?", p) or p == "gradient_tape" for p in parts):
         return "gradients"
     return "forward and the rest"
 
@@ -80,8 +89,42 @@ def summarise_call(step_stats, wall_seconds):
             "phases": phases}
 
 
+def summarise_trace(xspace, wall_seconds, calls):
+    """`calls` traced tf.function calls of one step each, from the XSpace of their tf.profiler trace: summed
+    microseconds and executions per op type and per phase, as summarise_call."""
+    types, phases = {}, dict.fromkeys(PHASES, 0)
+    for plane in xspace.planes:
+        for line in plane.lines:
+            for event in line.events:
+                found = TRACE_OP.match(plane.event_metadata[event.metadata_id].name)
+                if not found:
+                    continue
+                node, kind = found.groups()
+                micros = event.duration_ps / 1e6
+                entry = types.setdefault(kind, {"micros": 0, "runs": 0})
+                entry["micros"] += micros
+                entry["runs"] += 1
+                phases[phase(node, kind)] += micros
+    return {"wall_ms": wall_seconds * 1e3, "steps": calls, "calls": calls, "types": types, "phases": phases}
+
+
+def read_trace(trace_dir):
+    """The XSpace tf.profiler wrote under trace_dir (plugins/profile/<run>/<host>.xplane.pb)."""
+    import glob
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    (path,) = glob.glob(os.path.join(trace_dir, "plugins", "profile", "*", "*.xplane.pb"))
+    xspace = xplane_pb2.XSpace()
+    with open(path, "rb") as handle:
+        xspace.ParseFromString(handle.read())
+    return xspace
+
+
 class Recorder:
     """Counts the training calls of one process, traces calls warmup+1 .. warmup+traced, writes out_path."""
+
+    HOOK = (SESSION_MODULE, "BaseSession", "run")  # what install() wraps: module, class, method
 
     def __init__(self, warmup, traced, out_path):
         self.warmup, self.traced, self.out_path = warmup, traced, out_path
@@ -141,6 +184,43 @@ class Recorder:
         with open(self.out_path + ".tmp", "w") as handle:
             json.dump(record, handle)
         os.replace(self.out_path + ".tmp", self.out_path)
+
+
+class FunctionRecorder(Recorder):
+    """Counts the calls of the tf.function called `name` (one training step each): warmup calls as usual, the
+    next `traced` under tf.profiler (trace in trace_dir), summed into one entry of calls."""
+
+    HOOK = (FUNCTION_MODULE, "Function", "__call__")
+
+    def __init__(self, name, warmup, traced, out_path, trace_dir):
+        super().__init__(warmup, traced, out_path)
+        self.name, self.trace_dir = name, trace_dir
+        self.traced_ms = []
+
+    def wrap(self, call):
+        recorder = self
+
+        @functools.wraps(call)
+        def profiled_call(function, *args, **kwargs):
+            if getattr(function, "name", None) != recorder.name:
+                return call(function, *args, **kwargs)
+            import tensorflow as tf
+
+            recorder.session_runs += 1
+            tracing = len(recorder.untraced_ms) >= recorder.warmup and len(recorder.traced_ms) < recorder.traced
+            if tracing and not recorder.traced_ms:
+                tf.profiler.experimental.start(recorder.trace_dir)
+            start = time.perf_counter()
+            result = call(function, *args, **kwargs)
+            (recorder.traced_ms if tracing else recorder.untraced_ms).append((time.perf_counter() - start) * 1e3)
+            if tracing and len(recorder.traced_ms) == recorder.traced:
+                tf.profiler.experimental.stop()
+                recorder.calls.append(summarise_trace(read_trace(recorder.trace_dir), sum(recorder.traced_ms) / 1e3,
+                                                      recorder.traced))
+                recorder.write()
+            return result
+
+        return profiled_call
 
 
 def _leaves(fetches):
@@ -209,24 +289,31 @@ class _AfterImport:
 
 
 def install(recorder):
-    """Wraps BaseSession.run with recorder: now if TensorFlow's session module is loaded, else when it is."""
+    """Wraps the method recorder.HOOK names (BaseSession.run, or tf.function's Function.__call__) with recorder:
+    now if its TensorFlow module is loaded, else when it is."""
+    module_name, cls, method = recorder.HOOK
 
     def patch(module):
-        module.BaseSession.run = recorder.wrap(module.BaseSession.run)
+        owner = getattr(module, cls)
+        setattr(owner, method, recorder.wrap(getattr(owner, method)))
 
-    if SESSION_MODULE in sys.modules:
-        patch(sys.modules[SESSION_MODULE])
+    if module_name in sys.modules:
+        patch(sys.modules[module_name])
     else:
-        sys.meta_path.insert(0, _AfterImport(SESSION_MODULE, patch))
+        sys.meta_path.insert(0, _AfterImport(module_name, patch))
     atexit.register(recorder.write)
 
 
 def install_from_env():
     """The sitecustomize's entry: a no-op unless run_model set the profile folder."""
     folder = os.environ.get(ENV_DIR)
-    if folder:
-        install(Recorder(int(os.environ[ENV_WARMUP]), int(os.environ[ENV_TRACED]),
-                         os.path.join(folder, f"calls-{os.getpid()}.json")))
+    if not folder:
+        return
+    warmup, traced = int(os.environ[ENV_WARMUP]), int(os.environ[ENV_TRACED])
+    out_path = os.path.join(folder, f"calls-{os.getpid()}.json")
+    name = os.environ.get(ENV_FUNCTION)
+    install(FunctionRecorder(name, warmup, traced, out_path, os.path.join(folder, f"trace-{os.getpid()}"))
+            if name else Recorder(warmup, traced, out_path))
 
 
 def aggregate(calls):
@@ -237,7 +324,8 @@ def aggregate(calls):
         for kind, entry in call["types"].items():
             runs, micros = types.get(kind, (0, 0))
             types[kind] = (runs + entry["runs"], micros + entry["micros"])
-    return {"steps_per_call": steps / len(calls), "traced_calls": len(calls),
+    traced_calls = sum(c.get("calls", 1) for c in calls)  # a tf.function trace sums several calls in one entry
+    return {"steps_per_call": steps / traced_calls, "traced_calls": traced_calls,
             "wall_ms_per_step": sum(c["wall_ms"] for c in calls) / steps,
             "types": {k: (runs / steps, micros / 1e3 / steps) for k, (runs, micros) in types.items()},
             "phases": {p: sum(c["phases"][p] for c in calls) / 1e3 / steps for p in PHASES}}
@@ -284,16 +372,16 @@ def run_model(model, cfg, args):
 
     boot = os.path.join(args.work_dir, "boot")
     calls_dir = os.path.join(args.work_dir, "calls", model)
+    shutil.rmtree(calls_dir, ignore_errors=True)  # the last run's records and traces
     for folder in (boot, calls_dir):
         os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(calls_dir):
-        os.remove(os.path.join(calls_dir, name))
     with open(os.path.join(boot, "sitecustomize.py"), "w") as handle:
         handle.write(SITECUSTOMIZE)
     data = smoke.ensure_dataset(cfg["dataset"], os.path.dirname(args.work_dir))
     command = ["bash", cfg["launcher"], f"--data_path={data}", f"--{cfg['batch_flag']}={cfg['batch']}",
                f"--precision_mode={bench.MODES['float32']}"] + cfg["args"]
     env = bench.child_env({ENV_DIR: calls_dir, ENV_WARMUP: args.warmup, ENV_TRACED: args.traced,
+                           ENV_FUNCTION: cfg.get("train_function", ""),
                            "PYTHONPATH": os.pathsep.join(filter(None, [boot, os.environ.get("PYTHONPATH")]))})
     keep = os.path.join(args.work_dir, "runs", model)
     shutil.rmtree(keep, ignore_errors=True)  # the last run's output: keep_launcher_output renames into it
@@ -309,15 +397,15 @@ def run_model(model, cfg, args):
     if problems:
         return None, f"{model}: the launcher run failed: {'; '.join(problems)} (output in {keep})", None
     records = []
-    for name in sorted(os.listdir(calls_dir)):
+    for name in sorted(n for n in os.listdir(calls_dir) if n.endswith(".json")):
         with open(os.path.join(calls_dir, name)) as handle:
             records.append(json.load(handle))
     traced = [r for r in records if r["calls"]]
     if not traced:
         trained = sum(len(r["untraced_ms"]) for r in records)
         if not trained:
-            return None, None, (f"{model}: not profiled: no Session.run call fetched a training op "
-                                "(a Keras / tf.function model: use tf.profiler there)")
+            return None, None, (f"{model}: not profiled: no Session.run call fetched a training op (a "
+                                "tf.function model: name its training function as train_function in bench.toml)")
         return None, (f"{model}: only {trained} training calls, none after the {args.warmup} warm-up calls: "
                       "give the launcher more steps or pass a smaller --warmup"), None
     record = traced[0]
@@ -360,7 +448,7 @@ def main(argv=None):
         failed += bool(problem)
         not_traced += bool(skipped)
     print(f"profile: {len(models) - failed - not_traced} of {len(models)} models profiled, {not_traced} without "
-          f"Session.run training calls, {failed} failed; tables and JSON in {args.work_dir}")
+          f"a traced training call, {failed} failed; tables and JSON in {args.work_dir}")
     return 1 if failed else 0
 
 

@@ -160,3 +160,84 @@ def test_sitecustomize_installs_a_recorder_only_when_the_profile_folder_is_set(t
 def test_no_matching_model_is_one_error_line(capsys):
     assert profile.main(["--only", "NoSuchModel"]) == 1
     assert capsys.readouterr().out.count("[Error]") == 1
+
+
+@pytest.fixture
+def function_call(monkeypatch):
+    """tf.function's Function.__call__ as it is now, restored after the test; the functions registered at exit."""
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    monkeypatch.setattr(polymorphic_function.Function, "__call__", polymorphic_function.Function.__call__)
+    at_exit = []
+    monkeypatch.setattr(profile.atexit, "register", at_exit.append)
+    return at_exit
+
+
+def test_a_tf_function_training_step_is_traced_after_the_warm_up(tmp_path, function_call):
+    import keras
+
+    recorder = profile.FunctionRecorder("train_step", 2, 3, str(tmp_path / "calls.json"), str(tmp_path / "trace"))
+    profile.install(recorder)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(5)])
+    optimizer = keras.optimizers.SGD(0.01)
+    images = tf.ones([4, 8, 8, 3])
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(images, training=True)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    @tf.function
+    def evaluate():
+        return tf.reduce_mean(model(images))
+
+    for _ in range(7):
+        train_step()
+        evaluate()  # another function: neither counted nor traced
+    assert recorder.session_runs == 7 and len(recorder.traced_ms) == 3 and len(recorder.untraced_ms) == 4
+    (entry,) = recorder.calls
+    assert entry["calls"] == entry["steps"] == 3
+    result = profile.aggregate(recorder.calls)
+    assert result["traced_calls"] == 3 and result["steps_per_call"] == 1
+    names = set(result["types"])
+    assert any("Conv2D" in n and "Backprop" not in n for n in names), names
+    assert any("Conv2DBackpropFilter" in n for n in names), names
+    assert result["phases"]["gradients"] > 0 and result["phases"]["optimizer update"] > 0
+    assert result["phases"]["forward and the rest"] > 0
+    assert sum(result["phases"].values()) == pytest.approx(sum(ms for _, ms in result["types"].values()))
+    assert json.loads((tmp_path / "calls.json").read_text())["calls"] == recorder.calls
+    assert recorder.write in function_call  # (the profiler registers its own exit functions too)
+
+
+def test_the_sitecustomize_picks_the_function_recorder_when_a_function_is_named(tmp_path, monkeypatch,
+                                                                               function_call):
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    unwrapped = polymorphic_function.Function.__call__
+    for name, value in ((profile.ENV_DIR, str(tmp_path)), (profile.ENV_WARMUP, "1"), (profile.ENV_TRACED, "1"),
+                        (profile.ENV_FUNCTION, "train_step")):
+        monkeypatch.setenv(name, value)
+    exec(compile(profile.SITECUSTOMIZE, "sitecustomize.py", "exec"), {})
+    assert polymorphic_function.Function.__call__.__wrapped__ is unwrapped
+    (recorder,) = [f.__self__ for f in function_call if isinstance(getattr(f, "__self__", None), profile.Recorder)]
+    assert isinstance(recorder, profile.FunctionRecorder) and recorder.name == "train_step"
+
+
+@pytest.mark.parametrize("name, kind, expected", [
+    ("gradient_tape/sequential/conv2d/Conv2DBackpropFilter", "_MklNativeConv2DBackpropFilterWithBias", "gradients"),
+    ("sgd_1/AssignSubVariableOp_2", "AssignSubVariableOp", "optimizer update"),
+    ("adam/Mul", "Mul", "optimizer update"),
+    ("sequential/conv2d/Relu", "_MklNativeFusedConv2D", "forward and the rest"),
+])
+def test_phase_from_keras_3_node_names(name, kind, expected):
+    assert profile.phase(name, kind) == expected
+
+
+def test_trace_event_names():
+    assert profile.TRACE_OP.match("sequential/conv2d/Relu:_MklNativeFusedConv2D").groups() == \
+        ("sequential/conv2d/Relu", "_MklNativeFusedConv2D")
+    for other in ("ExecutorState::Process", "EagerLocalExecute: __inference_step_142", "train_step"):
+        assert profile.TRACE_OP.match(other) is None
