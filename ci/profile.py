@@ -70,6 +70,14 @@ def phase(node_name, kind):
     return "forward and the rest"
 
 
+def _count(types, phases, node_name, kind, micros):
+    """Adds one op execution to the per-type and per-phase sums."""
+    entry = types.setdefault(kind, {"micros": 0, "runs": 0})
+    entry["micros"] += micros
+    entry["runs"] += 1
+    phases[phase(node_name, kind)] += micros
+
+
 def summarise_call(step_stats, wall_seconds):
     """One traced call: summed microseconds and executions per op type and per phase, steps, wall time."""
     types, phases, apply_runs = {}, dict.fromkeys(PHASES, 0), {}
@@ -78,11 +86,7 @@ def summarise_call(step_stats, wall_seconds):
             kind = op_type(node.timeline_label)
             if kind is None:
                 continue
-            micros = node.all_end_rel_micros
-            entry = types.setdefault(kind, {"micros": 0, "runs": 0})
-            entry["micros"] += micros
-            entry["runs"] += 1
-            phases[phase(node.node_name, kind)] += micros
+            _count(types, phases, node.node_name, kind, node.all_end_rel_micros)
             if APPLY.match(kind):
                 apply_runs[node.node_name] = apply_runs.get(node.node_name, 0) + 1
     return {"wall_ms": wall_seconds * 1e3, "steps": max(apply_runs.values(), default=1), "types": types,
@@ -99,12 +103,7 @@ def summarise_trace(xspace, wall_seconds, calls):
                 found = TRACE_OP.match(plane.event_metadata[event.metadata_id].name)
                 if not found:
                     continue
-                node, kind = found.groups()
-                micros = event.duration_ps / 1e6
-                entry = types.setdefault(kind, {"micros": 0, "runs": 0})
-                entry["micros"] += micros
-                entry["runs"] += 1
-                phases[phase(node, kind)] += micros
+                _count(types, phases, *found.groups(), event.duration_ps / 1e6)
     return {"wall_ms": wall_seconds * 1e3, "steps": calls, "calls": calls, "types": types, "phases": phases}
 
 
