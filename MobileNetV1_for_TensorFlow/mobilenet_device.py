@@ -14,8 +14,7 @@ ask where they run:
   broadcast_hooks()               rank 0's variables to every rank once the session exists
 
 Precision is the zoo's table (zoo_precision.resolve): on a CPU bf16 only where a benchmark measured MobileNet
-faster in it; on AVX-512 bf16 oneDNN's rewrite made a MobileNet-like depthwise network slower (0.83x, the
-table's entry), so the mixed modes train in float32 there and on CPU kinds not measured. select() raises
+faster in it (AVX-512 bf16: 1.04x, the table's entry), float32 on CPU kinds not measured. select() raises
 ValueError for a bad ZOO_CPU_BF16 as for bad ranks (train.py: one line).
 The adapter's modules are imported where they are used: they exist only on Ascend.
 """

@@ -1,9 +1,10 @@
 """Where a model's training step time goes: a traced profile of its real performance launcher, per op type.
 
-    python ci/profile.py [--only MODEL] [--warmup W] [--traced K] [--top N]
+    python ci/profile.py [--only MODEL] [--precision float32|mixed] [--warmup W] [--traced K] [--top N]
 
 For every model of ci/bench.toml (the benchmark's launcher, synthetic dataset of ci/datasets, batch and
-arguments) it runs the launcher unchanged, float32 (--precision_mode=must_keep_origin_dtype), with a
+arguments) it runs the launcher unchanged, in float32 (--precision_mode=must_keep_origin_dtype) or in the mixed
+mode as the benchmark runs it (allow_mix_precision with ZOO_CPU_BF16=1: bf16 on a CPU with native bf16), with a
 sitecustomize.py on PYTHONPATH that wraps tf.compat.v1's Session.run in every Python process the launcher
 starts. A call counts as a training call when what it fetches depends on an optimizer's Apply op (in the graph
 or in a function it calls, e.g. a while loop's body); the first W training calls run as usual, the next K with
@@ -14,8 +15,8 @@ steps per call = how often one Apply node ran in it. A model that trains in a tf
 names it in bench.toml (train_function): the calls of the tf.function of that name are counted the same way,
 the K after the warm-up run under tf.profiler, one step per call, and the trace's op events (the executor's
 'node:OpType' events) are summed the same way. Ops overlap on the cores, so shares are of the summed op time,
-which may exceed the call's wall time. Writes ci/work/profile/<model>.json and <model>.md and prints the
-tables. A model with neither is reported as not profiled.
+which may exceed the call's wall time. Writes ci/work/profile/<model>.json and <model>.md (<model>.mixed.* in
+the mixed mode) and prints the tables. A model with neither is reported as not profiled.
 """
 import argparse
 import atexit
@@ -378,9 +379,9 @@ def run_model(model, cfg, args):
         handle.write(SITECUSTOMIZE)
     data = smoke.ensure_dataset(cfg["dataset"], os.path.dirname(args.work_dir))
     command = ["bash", cfg["launcher"], f"--data_path={data}", f"--{cfg['batch_flag']}={cfg['batch']}",
-               f"--precision_mode={bench.MODES['float32']}"] + cfg["args"]
-    env = bench.child_env({ENV_DIR: calls_dir, ENV_WARMUP: args.warmup, ENV_TRACED: args.traced,
-                           ENV_FUNCTION: cfg.get("train_function", ""),
+               f"--precision_mode={bench.MODES[args.precision]}"] + cfg["args"]
+    env = bench.child_env({**bench.MODE_ENV[args.precision], ENV_DIR: calls_dir, ENV_WARMUP: args.warmup,
+                           ENV_TRACED: args.traced, ENV_FUNCTION: cfg.get("train_function", ""),
                            "PYTHONPATH": os.pathsep.join(filter(None, [boot, os.environ.get("PYTHONPATH")]))})
     keep = os.path.join(args.work_dir, "runs", model)
     shutil.rmtree(keep, ignore_errors=True)  # the last run's output: keep_launcher_output renames into it
@@ -392,7 +393,7 @@ def run_model(model, cfg, args):
     with open(stdout_path, errors="replace") as handle:
         problems = contract.check(contract.Run(model_dir, cfg["launcher"], handle.read(), bench.DEVICE_ID), code)
     bench.keep_launcher_output(model_dir, keep)
-    shown = " ".join(command).replace(REPO + os.sep, "")
+    shown = " ".join([f"{k}={v}" for k, v in bench.MODE_ENV[args.precision].items()] + command).replace(REPO + os.sep, "")
     if problems:
         return None, f"{model}: the launcher run failed: {'; '.join(problems)} (output in {keep})", None
     records = []
@@ -410,9 +411,10 @@ def run_model(model, cfg, args):
     record = traced[0]
     profile = aggregate(record["calls"])
     markdown = report(model, record, profile, shown, args.top)
-    with open(os.path.join(args.work_dir, f"{model}.md"), "w") as handle:
+    stem = os.path.join(args.work_dir, model if args.precision == "float32" else f"{model}.{args.precision}")
+    with open(stem + ".md", "w") as handle:
         handle.write(markdown)
-    with open(os.path.join(args.work_dir, f"{model}.json"), "w") as handle:
+    with open(stem + ".json", "w") as handle:
         json.dump({"machine": bench.machine({"tf_version": record["tf_version"], "device": "CPU"}),
                    "command": shown, "profile": profile, "record": record}, handle, indent=1)
     return markdown, None, None
@@ -423,6 +425,8 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="models whose directory name contains this text")
+    parser.add_argument("--precision", choices=("float32", "mixed"), default="float32",
+                        help="mixed: the benchmark's mixed mode (bf16 on a CPU with native bf16, fp16 on a GPU)")
     parser.add_argument("--warmup", type=int, default=10, help="training calls run untraced first")
     parser.add_argument("--traced", type=int, default=3, help="training calls traced after the warm-up")
     parser.add_argument("--top", type=int, default=12, help="op types listed before 'other'")

@@ -11,8 +11,8 @@ Vendored: every model folder holds a byte-identical copy of ci/canonical/zoo_pre
 
 On a CPU bfloat16 is the 16-bit type with fast kernels (oneDNN); float16 has none, and bf16 emulated on a
 CPU without native support is slower than float32. Even with native bf16, oneDNN's rewrite is slower than
-float32 for some networks (LeNet on AMX, MobileNet's depthwise layers), so bf16 is used only where a
-benchmark of that model on that CPU kind measured it faster: MEASURED_BF16 below, each entry with its
+float32 for some networks (LeNet: its small layers gain less than the casts cost), so bf16 is used only
+where a benchmark of that model on that CPU kind measured it faster: MEASURED_BF16 below, each entry with its
 source. A model or CPU kind not in it trains float32 until `bash ci/bench.sh --only <model folder>
 --precision both` measures it. ZOO_CPU_BF16=1 forces bf16 on a CPU with native bf16, =0 forces float32
 (the benchmark sets 1 to measure bf16). The start-up line (Precision.describe) says which and why.
@@ -50,6 +50,8 @@ class Measurement(NamedTuple):
     source: str
 
 
+EPYC_BF16_BENCH = ("2-core AMD EPYC with AVX-512 bf16, tensorflow-cpu 2.21, `bash ci/bench.sh --precision both "
+                   "--rounds 2` (2026-12-02), perf launcher: ")
 # (model folder, CPU kind) -> Measurement. Only measured figures; a new one comes from BENCH_COMMAND, whose
 # table prints the project's measured ratio next to the entry here.
 MEASURED_BF16 = {
@@ -59,9 +61,16 @@ MEASURED_BF16 = {
     ("AlexNet_ID0259_for_TensorFlow", "amx_bf16"): Measurement(
         1.58, "2-core Intel Xeon with AMX, tensorflow-cpu 2.21, perf launcher: bf16 mode 88.3 img/s, float32 "
               "56.0 img/s (issue #14)"),
+    ("LeNet_ID0127_for_TensorFlow", "avx512_bf16"): Measurement(
+        0.95, EPYC_BF16_BENCH + "bf16 mode 9,111 img/s, float32 9,565 img/s"),
+    ("MNIST_ID2481_for_TensorFlow2.X", "avx512_bf16"): Measurement(
+        1.76, EPYC_BF16_BENCH + "bf16 mode 5,474 img/s, float32 3,113 img/s"),
+    ("AlexNet_ID0259_for_TensorFlow", "avx512_bf16"): Measurement(
+        1.46, EPYC_BF16_BENCH + "bf16 mode 50.5 img/s, float32 34.5 img/s"),
     ("MobileNetV1_for_TensorFlow", "avx512_bf16"): Measurement(
-        0.83, "2-core AMD EPYC with AVX-512 bf16, TensorFlow 2.21: oneDNN's bf16 rewrite ran a MobileNet-like "
-              "depthwise net at 0.83x the float32 speed (0.71x without batch norm)"),
+        1.04, EPYC_BF16_BENCH + "bf16 mode 27.7 img/s, float32 26.7 img/s"),
+    ("cosine_metric_learning", "avx512_bf16"): Measurement(
+        1.32, EPYC_BF16_BENCH + "bf16 mode 85.4 img/s, float32 64.8 img/s"),
 }
 
 

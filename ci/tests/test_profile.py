@@ -162,6 +162,29 @@ def test_no_matching_model_is_one_error_line(capsys):
     assert capsys.readouterr().out.count("[Error]") == 1
 
 
+@pytest.mark.parametrize("precision, mode, forced", [("float32", "must_keep_origin_dtype", None),
+                                                      ("mixed", "allow_mix_precision", "1")])
+def test_the_launcher_runs_in_the_chosen_precision(tmp_path, monkeypatch, precision, mode, forced):
+    """The launcher's command and environment, as the benchmark runs it in that mode (bench.MODES, MODE_ENV)."""
+    from ci import bench, smoke
+
+    seen = {}
+
+    def failed_run(command, cwd, env, log_path, timeout):
+        seen.update(command=command, env=env)
+        open(log_path, "w").close()
+        return 1, 0.0, 0
+
+    monkeypatch.setattr(bench, "run_measured", failed_run)
+    monkeypatch.setattr(bench, "keep_launcher_output", lambda *args: None)
+    monkeypatch.setattr(smoke, "ensure_dataset", lambda name, work_dir: str(tmp_path / name))
+    monkeypatch.delenv("ZOO_CPU_BF16", raising=False)
+    work_dir = tmp_path / "profile"
+    assert profile.main(["--only", "LeNet", "--precision", precision, "--work_dir", str(work_dir)]) == 1
+    assert f"--precision_mode={mode}" in seen["command"]
+    assert seen["env"].get("ZOO_CPU_BF16") == forced
+
+
 @pytest.fixture
 def function_call(monkeypatch):
     """tf.function's Function.__call__ as it is now, restored after the test; the functions registered at exit."""

@@ -98,7 +98,7 @@ def test_performance_launcher_sigterm_then_resume_in_a_moved_folder(model_copy, 
     assert re.findall(r"^step (\d+), loss ", text, re.M)[-2:] == [str(stopped + 1), str(stopped + 2)]
     if device_config.device() == "CPU":
         # The launchers' default precision_mode, allow_mix_precision, as the measured table (and any
-        # ZOO_CPU_BF16 of this environment) gives it on this CPU: float32 until bf16 is measured faster here.
+        # ZOO_CPU_BF16 of this environment) gives it on this CPU: bf16 only where it was measured faster.
         assert zoo_precision.resolve("allow_mix_precision", "CPU", device_config.MODEL).describe() + "\n" in text
 
 
