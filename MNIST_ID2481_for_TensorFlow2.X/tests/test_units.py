@@ -3,6 +3,7 @@ checkpoint pruning, strategy placement and the flags' choice lists."""
 import json
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
@@ -17,6 +18,9 @@ import mnist_main
 import training
 import zoo_precision
 from synthetic import digits, tfds_mnist
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import step_vs_fit  # noqa: E402
 
 
 def test_reads_the_generated_folder_with_shards_from_the_metadata(tiny_data):
@@ -154,3 +158,13 @@ def test_placement_refuses_flags_that_contradict_tf_config(monkeypatch):
         distribution.place(None, 0, 4, 1, 120, ascend=False)
     with pytest.raises(UsageError, match="--distribution_strategy=mirrored: TF_CONFIG is set"):
         distribution.place("mirrored", 0, 1, 0, 120, ascend=False)
+
+
+def test_step_benchmark_times_both_steps_and_refuses_too_few_steps(capsys):
+    assert step_vs_fit.main(["--batch", "16", "--steps", "12", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("round 1 project: ") == 1 and out.count("round 1 fit: ") == 1
+    ratio = float(out.rstrip().split("project / fit ")[1].split()[0])
+    assert ratio > 0
+    assert step_vs_fit.main(["--steps", "10"]) == 1
+    assert capsys.readouterr().out.startswith("[Error] step_vs_fit.py: ")
