@@ -94,7 +94,11 @@ def _decode(record):
     parsed = tf.io.parse_single_example(record, {"image": tf.io.FixedLenFeature([], tf.string),
                                                  "label": tf.io.FixedLenFeature([], tf.int64)})
     image = tf.ensure_shape(tf.io.decode_png(parsed["image"], channels=1), [28, 28, 1])
-    return tf.cast(image, tf.float32) / 255.0, parsed["label"]
+    return image, parsed["label"]
+
+
+def _scale(images, labels):
+    return tf.cast(images, tf.float32) / 255.0, labels
 
 
 def first_bad_example(path):
@@ -123,13 +127,15 @@ def raise_located(files):
 
 
 def load_split(files):
-    """(image float32 [28,28,1] in [0,1], int64 label) examples of one split, in file order."""
+    """(image uint8 [28,28,1], int64 label) examples of one split, in file order."""
     return tf.data.TFRecordDataset(files).map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def pipelines(splits, replica_batch, step_batch, eval_static, rank_size=1, rank_id=0, seed=None, shard_test=False):
     """The original pipeline on {split: (unbatched dataset, number of examples)}: train = cache, repeat, shuffle,
     batch; test = cache, repeat, batch; batches of replica_batch, step_batch images per step of this process.
+    The cache and the shuffle buffer hold uint8 images, scaled to float32 in [0, 1] per batch: a quarter of the
+    memory of float32 ones (on the 60,000 MNIST images, about 250 MB less).
     With several ranks each takes every rank_size-th train example (and test example with shard_test).
     Returns (train, test, train steps per epoch, eval steps)."""
     (train, num_train), (test, num_test) = splits["train"], splits["test"]
@@ -138,9 +144,9 @@ def pipelines(splits, replica_batch, step_batch, eval_static, rank_size=1, rank_
         if shard_test:
             test, num_test = test.shard(rank_size, rank_id), num_test // rank_size
     train = train.cache().repeat().shuffle(SHUFFLE_BUFFER, seed=seed)
-    train = train.batch(replica_batch, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
-    test = test.cache().repeat()
-    test = test.batch(replica_batch, drop_remainder=eval_static).prefetch(tf.data.AUTOTUNE)
+    train = train.batch(replica_batch, drop_remainder=eval_static).map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
+    test = test.cache().repeat().batch(replica_batch, drop_remainder=eval_static).map(_scale)
+    train, test = train.prefetch(tf.data.AUTOTUNE), test.prefetch(tf.data.AUTOTUNE)
     train_steps, eval_steps = num_train // step_batch, num_test // step_batch
     if not train_steps or not eval_steps:
         raise UsageError(f"--batch_size={step_batch}: larger than the train ({num_train}) or test ({num_test}) split")

@@ -72,7 +72,8 @@ def test_run_prints_the_markers_and_writes_checkpoints_and_a_saved_model(parse_f
     # The exported SavedModel classifies the 128 test images (the 2 evaluated batches) as the evaluation did.
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
     images, labels = next(iter(small_datasets[1].batch(128)))
-    accuracy = np.mean(np.argmax(loaded.serve(images).numpy(), 1) == labels.numpy())
+    # The SavedModel takes float32 images in [0, 1], as the network trains on (the pipeline scales uint8 batches).
+    accuracy = np.mean(np.argmax(loaded.serve(tf.cast(images, tf.float32) / 255.0).numpy(), 1) == labels.numpy())
     assert accuracy == pytest.approx(stats["accuracy_top_1"], abs=1e-6)
 
 

@@ -31,10 +31,23 @@ def test_reads_the_generated_folder_with_shards_from_the_metadata(tiny_data):
     images, labels = zip(*mnist_data.load_split(data["test"][0]).as_numpy_iterator())
     images, labels = np.stack(images), np.array(labels)
     want_images, want_labels = digits.make(256, 1)
-    assert images.shape == (256, 28, 28, 1) and images.dtype == np.float32
-    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert images.shape == (256, 28, 28, 1) and images.dtype == np.uint8  # scaled per batch by pipelines()
     np.testing.assert_array_equal(labels, want_labels)
-    np.testing.assert_allclose(images[..., 0] * 255.0, want_images, atol=1e-3)
+    np.testing.assert_array_equal(images[..., 0], want_images)
+
+
+def test_pipelines_cache_uint8_and_give_float32_batches_in_0_1(tiny_data):
+    splits = {split: (mnist_data.load_split(files), count)
+              for split, (files, count) in mnist_data.describe(tiny_data).items()}
+    train, test, train_steps, eval_steps = mnist_data.pipelines(splits, 64, 64, eval_static=True, seed=1)
+    assert (train_steps, eval_steps) == (1024 // 64, 256 // 64)
+    images, labels = next(iter(test))
+    assert images.dtype == tf.float32 and images.shape == (64, 28, 28, 1) and labels.dtype == tf.int64
+    want_images, want_labels = digits.make(256, 1)
+    np.testing.assert_allclose(images.numpy()[..., 0], want_images[:64] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(labels.numpy(), want_labels[:64])
+    batch, _ = next(iter(train))
+    assert batch.dtype == tf.float32 and 0.0 <= float(tf.reduce_min(batch)) <= float(tf.reduce_max(batch)) <= 1.0
 
 
 def test_reads_the_older_tfds_layout(tiny_data, tmp_path):
@@ -94,7 +107,7 @@ def test_from_idx_round_trip(tmp_path):
     data = mnist_data.describe(str(tmp_path / "out"))
     got = list(mnist_data.load_split(data["train"][0]).as_numpy_iterator())
     assert [int(y) for _, y in got] == labels.tolist()
-    np.testing.assert_array_equal(np.round(got[7][0][..., 0] * 255).astype(np.uint8), images[7])
+    np.testing.assert_array_equal(got[7][0][..., 0], images[7])
 
 
 def test_network_matches_the_original():
