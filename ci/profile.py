@@ -128,7 +128,7 @@ class Recorder:
 
     def __init__(self, warmup, traced, out_path):
         self.warmup, self.traced, self.out_path = warmup, traced, out_path
-        self.session_runs = 0
+        self.hooked_calls = 0  # calls of the wrapped HOOK (Session.run or the named tf.function), training or not
         self.untraced_ms = []  # wall time of each training call that was not traced
         self.calls = []  # summarise_call of each traced call
         self._trains = {}
@@ -151,7 +151,7 @@ class Recorder:
 
         @functools.wraps(run)
         def profiled_run(session, fetches, feed_dict=None, options=None, run_metadata=None):
-            recorder.session_runs += 1
+            recorder.hooked_calls += 1
             trains = recorder.trains(session.graph, fetches)
             if not trains or len(recorder.untraced_ms) < recorder.warmup or len(recorder.calls) >= recorder.traced:
                 start = time.perf_counter()
@@ -175,12 +175,12 @@ class Recorder:
         return profiled_run
 
     def write(self):
-        if not self.session_runs:
+        if not self.hooked_calls:
             return
         import tensorflow as tf
 
         record = {"pid": os.getpid(), "argv": sys.argv, "tf_version": tf.__version__, "warmup": self.warmup,
-                  "session_runs": self.session_runs, "untraced_ms": self.untraced_ms, "calls": self.calls}
+                  "hooked_calls": self.hooked_calls, "untraced_ms": self.untraced_ms, "calls": self.calls}
         with open(self.out_path + ".tmp", "w") as handle:
             json.dump(record, handle)
         os.replace(self.out_path + ".tmp", self.out_path)
@@ -206,7 +206,7 @@ class FunctionRecorder(Recorder):
                 return call(function, *args, **kwargs)
             import tensorflow as tf
 
-            recorder.session_runs += 1
+            recorder.hooked_calls += 1
             tracing = len(recorder.untraced_ms) >= recorder.warmup and len(recorder.traced_ms) < recorder.traced
             if tracing and not recorder.traced_ms:
                 tf.profiler.experimental.start(recorder.trace_dir)
@@ -393,7 +393,8 @@ def run_model(model, cfg, args):
     with open(stdout_path, errors="replace") as handle:
         problems = contract.check(contract.Run(model_dir, cfg["launcher"], handle.read(), bench.DEVICE_ID), code)
     bench.keep_launcher_output(model_dir, keep)
-    shown = " ".join([f"{k}={v}" for k, v in bench.MODE_ENV[args.precision].items()] + command).replace(REPO + os.sep, "")
+    forced = [f"{name}={value}" for name, value in bench.MODE_ENV[args.precision].items()]
+    shown = " ".join(forced + command).replace(REPO + os.sep, "")
     if problems:
         return None, f"{model}: the launcher run failed: {'; '.join(problems)} (output in {keep})", None
     records = []

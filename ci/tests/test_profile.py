@@ -56,11 +56,11 @@ def run_tiny_script(tmp_path, calls, warmup, traced):
 
 def test_bootstrap_traces_only_the_training_calls_after_the_warm_up(tmp_path, session_run):
     recorder = run_tiny_script(tmp_path, calls=6, warmup=2, traced=3)
-    assert recorder.session_runs == 1 + 2 * 6  # init, then a training and an evaluation call each time
+    assert recorder.hooked_calls == 1 + 2 * 6  # init, then a training and an evaluation call each time
     assert len(recorder.calls) == 3
     assert len(recorder.untraced_ms) == 6 - 3
     record = json.loads((tmp_path / "calls.json").read_text())  # written after each traced call: the last
-    assert record["warmup"] == 2 and len(record["calls"]) == 3 and record["session_runs"] == 1 + 2 * 4 + 1
+    assert record["warmup"] == 2 and len(record["calls"]) == 3 and record["hooked_calls"] == 1 + 2 * 4 + 1
     assert session_run == [recorder.write]  # and once more at exit, with the final counts
 
 
@@ -220,7 +220,7 @@ def test_a_tf_function_training_step_is_traced_after_the_warm_up(tmp_path, funct
     for _ in range(7):
         train_step()
         evaluate()  # another function: neither counted nor traced
-    assert recorder.session_runs == 7 and len(recorder.traced_ms) == 3 and len(recorder.untraced_ms) == 4
+    assert recorder.hooked_calls == 7 and len(recorder.traced_ms) == 3 and len(recorder.untraced_ms) == 4
     (entry,) = recorder.calls
     assert entry["calls"] == entry["steps"] == 3
     result = profile.aggregate(recorder.calls)
