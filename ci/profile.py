@@ -380,7 +380,8 @@ def run_model(model, cfg, args):
     data = smoke.ensure_dataset(cfg["dataset"], os.path.dirname(args.work_dir))
     command = ["bash", cfg["launcher"], f"--data_path={data}", f"--{cfg['batch_flag']}={cfg['batch']}",
                f"--precision_mode={bench.MODES[args.precision]}"] + cfg["args"]
-    env = bench.child_env({**bench.MODE_ENV[args.precision], ENV_DIR: calls_dir, ENV_WARMUP: args.warmup,
+    forced = bench.MODE_ENV[args.precision]  # the mixed mode's ZOO_CPU_BF16=1, as the benchmark sets it
+    env = bench.child_env({**forced, ENV_DIR: calls_dir, ENV_WARMUP: args.warmup,
                            ENV_TRACED: args.traced, ENV_FUNCTION: cfg.get("train_function", ""),
                            "PYTHONPATH": os.pathsep.join(filter(None, [boot, os.environ.get("PYTHONPATH")]))})
     keep = os.path.join(args.work_dir, "runs", model)
@@ -393,8 +394,7 @@ def run_model(model, cfg, args):
     with open(stdout_path, errors="replace") as handle:
         problems = contract.check(contract.Run(model_dir, cfg["launcher"], handle.read(), bench.DEVICE_ID), code)
     bench.keep_launcher_output(model_dir, keep)
-    forced = [f"{name}={value}" for name, value in bench.MODE_ENV[args.precision].items()]
-    shown = " ".join(forced + command).replace(REPO + os.sep, "")
+    shown = " ".join([f"{name}={value}" for name, value in forced.items()] + command).replace(REPO + os.sep, "")
     if problems:
         return None, f"{model}: the launcher run failed: {'; '.join(problems)} (output in {keep})", None
     records = []
