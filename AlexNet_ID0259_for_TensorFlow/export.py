@@ -12,7 +12,7 @@ import sys
 import cli
 import zoo_precision
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 FROZEN = "alexnet_frozen.pb"
 SAVED_MODEL = "saved_model"

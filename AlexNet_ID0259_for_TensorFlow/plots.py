@@ -5,12 +5,15 @@ import os
 import numpy as np
 from PIL import Image
 
+import zoo_precision
+
 KERNEL_COLUMNS = 12
 KERNEL_ZOOM = 4
 
 
 def save_curves(out, history):
     """acc.png (training and held-out accuracy) and loss.png from a history (run_outputs.new_history)."""
+    zoo_precision.allow_matplotlib()  # the entry scripts keep it out of TensorFlow's start-up
     try:
         import matplotlib
         matplotlib.use("Agg")

@@ -14,7 +14,7 @@ import cli
 import export
 import zoo_precision
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 

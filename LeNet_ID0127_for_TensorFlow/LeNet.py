@@ -13,7 +13,7 @@ import run_safety
 import zoo_precision
 from lenet_cli import UsageError
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -11,7 +11,7 @@ import lenet_cli
 from lenet_cli import UsageError
 import zoo_precision
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -22,7 +22,7 @@ from nets import nets_factory
 from preprocessing import preprocessing_factory
 import zoo_precision
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 
 def build_parser():

@@ -18,7 +18,7 @@ from cli_util import UserError
 from nets import nets_factory
 import zoo_precision
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "MobilenetV1/Predictions/Reshape_1"

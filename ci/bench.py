@@ -105,7 +105,9 @@ def run_measured(command, cwd, env, log_path, timeout):
 
 def child_env(extra=None):
     """The environment of every run. oneDNN as the zoo's entry scripts set it (zoo_precision.prefer_onednn), for
-    the peer and the inference timing too: both sides run the same kernels, so the ratio compares the code."""
+    the peer and the inference timing too: both sides run the same kernels, so the ratio compares the code.
+    (The peer, a plain Keras script, still imports matplotlib through Keras when it is installed; the entry
+    scripts skip that, zoo_precision.before_tensorflow.)"""
     env = dict(os.environ, ASCEND_DEVICE_ID=DEVICE_ID)
     zoo_precision.prefer_onednn(env)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")

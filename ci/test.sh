@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the tests: each model's tests/ in its own pytest process (model folders reuse module names such as
 # train.py and model.py, so one process per model keeps them apart; a long test file may get a process of its
-# own, ORDER below), then ci/tests. The last line totals all of them; exits non-zero if anything fails.
+# own, ORDER below), and ci/tests. The last line totals all of them; exits non-zero if anything fails.
 #
-#   bash ci/test.sh                  every test, both tiers (what CI runs; about 8.5 min on 2 cores)
+#   bash ci/test.sh                  every test, both tiers (what CI runs; 10-11 min on 2 fast cores, 16.5 on a slow 2-core EPYC)
 #   bash ci/test.sh --quick          the quick tier only: tests not marked `slow` (in-process, small data)
 #   bash ci/test.sh --only LeNet     the suites whose folder name contains LeNet (`--only ci`: ci/tests)
 #   bash ci/test.sh -- -k resume     anything after -- goes to every pytest
@@ -36,9 +36,12 @@ rm -rf "$junit_dir" && mkdir -p "$junit_dir"
 
 # Units of work, the longest first so that the lanes end close together: a model's tests/ (a model folder not
 # named here follows), or one long test file of it, split off to run in its own pytest process so that the
-# lanes can balance (the model's own unit then leaves that file out). ci/tests runs last.
-ORDER=(MobileNetV1_for_TensorFlow AlexNet_ID0259_for_TensorFlow cosine_metric_learning
-    MNIST_ID2481_for_TensorFlow2.X cosine_metric_learning/tests/test_learning.py LeNet_ID0127_for_TensorFlow)
+# lanes can balance (the model's own unit then leaves that file out), or ci (ci/tests). Measured on a 2-core
+# AVX2 EPYC (s): AlexNet 360, cosine 315, MobileNetV1 without test_launchers.py 300, MNIST 250, MobileNetV1's
+# test_launchers.py 180, cosine's test_learning.py 160, ci 140, LeNet 125: two lanes of about 910 each.
+ORDER=(AlexNet_ID0259_for_TensorFlow cosine_metric_learning MobileNetV1_for_TensorFlow
+    MNIST_ID2481_for_TensorFlow2.X MobileNetV1_for_TensorFlow/tests/test_launchers.py
+    cosine_metric_learning/tests/test_learning.py ci LeNet_ID0127_for_TensorFlow)
 units=()
 add() {
     local folder=${1%/tests/*}
@@ -48,7 +51,7 @@ for name in "${ORDER[@]}"; do
     [ ! -e "$repo/$name" ] || [ ! -d "$repo/${name%%/*}/tests" ] || add "$repo/$name"
 done
 for folder in "$repo"/*/tests; do
-    [ "$folder" = "$repo/ci/tests" ] || add "${folder%/tests}"  # the glob matches ci/tests too; it runs last
+    [ "$folder" = "$repo/ci/tests" ] || add "${folder%/tests}"  # the glob matches ci/tests too
 done
 add "$repo/ci"
 if [ ${#units[@]} -eq 0 ]; then

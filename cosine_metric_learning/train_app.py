@@ -17,7 +17,7 @@ import run_safety  # noqa: E402
 from datasets.util import UsageError  # noqa: E402
 import zoo_precision  # noqa: E402
 
-zoo_precision.prefer_onednn()  # before TensorFlow loads (zoo_precision: 2-3x faster on AVX2 CPUs)
+zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
 
 # Modes that read only a checkpoint: --dataset_dir need not exist.
 CHECKPOINT_ONLY = ("finalize", "freeze")

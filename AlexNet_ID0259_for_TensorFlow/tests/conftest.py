@@ -18,7 +18,7 @@ sys.path.insert(0, MODEL_DIR)
 
 import zoo_precision  # noqa: E402
 
-zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+zoo_precision.before_tensorflow()  # as the entry scripts: in-process tests run the kernels the launchers run
 
 import data_loader  # noqa: E402
 import main  # noqa: E402

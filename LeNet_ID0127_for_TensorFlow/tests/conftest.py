@@ -17,7 +17,7 @@ sys.path.insert(0, MODEL_DIR)
 
 import zoo_precision  # noqa: E402
 
-zoo_precision.prefer_onednn()  # as the entry scripts: in-process tests run the kernels the launchers run
+zoo_precision.before_tensorflow()  # as the entry scripts: in-process tests run the kernels the launchers run
 
 import lenet_cli  # noqa: E402
 import mnist_idx  # noqa: E402

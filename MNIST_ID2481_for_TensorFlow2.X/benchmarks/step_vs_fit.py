@@ -78,7 +78,7 @@ def main(argv=None):
     if args.batch < 1 or args.steps <= WARMUP or args.rounds < 1:
         print(f"[Error] step_vs_fit.py: --batch and --rounds must be >= 1, --steps > {WARMUP}")
         return 1
-    zoo_precision.prefer_onednn()
+    zoo_precision.before_tensorflow()
     import keras
 
     keras.mixed_precision.set_global_policy(args.policy)

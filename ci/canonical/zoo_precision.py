@@ -20,11 +20,12 @@ Nothing here imports TensorFlow at module level, so flag parsing and the table s
 
 oneDNN: TensorFlow turns its oneDNN kernels on by default only on x86 CPUs with AVX-512 VNNI, bf16 or AMX. On
 an AVX2 CPU (2-core AMD EPYC, TF 2.21) the zoo's perf launchers trained 2-3x faster with them on (LeNet,
-MNIST TF2, MobileNetV1, AlexNet: README "Devices"), so every entry script calls prefer_onednn() before it imports
-TensorFlow. TF_ENABLE_ONEDNN_OPTS=0 opts out.
+MNIST TF2, MobileNetV1, AlexNet: README "Devices"), so every entry script calls before_tensorflow() before it
+imports TensorFlow. TF_ENABLE_ONEDNN_OPTS=0 opts out.
 """
 import importlib.util
 import os
+import sys
 from typing import NamedTuple
 
 PRECISION_MODES = ("allow_mix_precision", "allow_fp32_to_fp16", "force_fp16", "must_keep_origin_dtype")
@@ -36,12 +37,29 @@ BENCH_COMMAND = "bash ci/bench.sh --only {model} --precision both"
 
 
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+PLOTTING = "matplotlib"
 
 
 def prefer_onednn(environ=os.environ):
     """oneDNN's kernels on, unless the user set TF_ENABLE_ONEDNN_OPTS; before TensorFlow is imported (its
     value is read once, at import)."""
     environ.setdefault(ONEDNN, "1")
+
+
+def before_tensorflow(environ=os.environ, modules=sys.modules):
+    """What every entry script sets before TensorFlow loads: oneDNN preferred, and Keras's plotting import
+    skipped. Keras 3, which TensorFlow loads, imports matplotlib.pyplot whenever matplotlib is installed, for
+    plotting helpers no model here calls: 1.2-1.9 s and 28 MB of every start on a 2-core EPYC. matplotlib
+    reads as absent (None in sys.modules: Python refuses the import) until allow_matplotlib(); a matplotlib
+    imported earlier stays."""
+    prefer_onednn(environ)
+    modules.setdefault(PLOTTING, None)
+
+
+def allow_matplotlib(modules=sys.modules):
+    """Lifts before_tensorflow's block, for the code that draws (AlexNet's acc.png and loss.png)."""
+    if PLOTTING in modules and modules[PLOTTING] is None:
+        del modules[PLOTTING]
 
 
 class Measurement(NamedTuple):

@@ -1,8 +1,13 @@
 """The zoo's precision table on each CPU kind the project has met, on GPU and on Ascend: bf16 on a CPU only
 where MEASURED_BF16 has the model faster in it, the ZOO_CPU_BF16 override, and the reasons printed."""
+import importlib.util
+import subprocess
+import sys
+
 import pytest
 
 from ci.canonical import zoo_precision as zp
+from ci.tests.conftest import REPO
 
 AVX2 = {"avx", "avx2", "fma"}
 AVX512_BF16 = AVX2 | {"avx512f", "avx512_bf16"}
@@ -139,3 +144,18 @@ def test_onednn_is_preferred_unless_the_user_chose():
     chosen = {"TF_ENABLE_ONEDNN_OPTS": "0"}
     zp.prefer_onednn(chosen)
     assert chosen == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def test_tensorflow_loads_without_matplotlib_until_it_is_allowed():
+    """before_tensorflow keeps Keras's matplotlib.pyplot import out of TensorFlow's start-up; allow_matplotlib
+    gives it back to the code that draws."""
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("matplotlib is not installed")
+    code = ("import sys; from ci.canonical import zoo_precision as zp; zp.before_tensorflow(); import tensorflow; "
+            "print('matplotlib.pyplot' in sys.modules); zp.allow_matplotlib(); import matplotlib.pyplot; "
+            "print(sys.modules['matplotlib'] is not None)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False", "True"], proc.stderr[-2000:]
+    plain = "import sys, tensorflow; print('matplotlib.pyplot' in sys.modules)"
+    unblocked = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, timeout=120)
+    assert unblocked.stdout.split() == ["True"], "Keras no longer imports matplotlib: before_tensorflow can go"
