@@ -83,13 +83,13 @@ def _variables(name, shape, towers, bias_init, init):
 def lrn(x, groups=1):
     """tf.nn.local_response_normalization with LRN's parameters, applied separately to each of `groups`
     equal channel blocks. The windowed sum of squares is a matmul with a banded 0/1 matrix: oneDNN runs it
-    fast (also in bfloat16), whereas TensorFlow's LRN/LRNGrad kernels took a quarter of a training step."""
-    channels = x.shape[-1]
-    idx = np.arange(channels)
-    block = channels // groups
-    near = np.abs(idx[:, None] - idx[None, :]) <= LRN["depth_radius"]
-    band = near & (idx[:, None] // block == idx[None, :] // block)
-    sums = tf.reshape(tf.matmul(tf.reshape(tf.square(x), [-1, channels]), tf.constant(band, x.dtype)), tf.shape(x))
+    fast (also in bfloat16), whereas TensorFlow's LRN/LRNGrad kernels took a quarter of a training step. Each
+    row of the matmul is one block (a tower's channels at one pixel), so two towers cost half of one matmul
+    over all channels."""
+    block = x.shape[-1] // groups
+    idx = np.arange(block)
+    band = np.abs(idx[:, None] - idx[None, :]) <= LRN["depth_radius"]
+    sums = tf.reshape(tf.matmul(tf.reshape(tf.square(x), [-1, block]), tf.constant(band, x.dtype)), tf.shape(x))
     # x / t ** beta with beta = 0.75 as rsqrt(t) * sqrt(rsqrt(t)): Pow took longer than all forward convs.
     inv_sqrt = tf.math.rsqrt(LRN["bias"] + LRN["alpha"] * sums)
     return x * inv_sqrt * tf.sqrt(inv_sqrt)

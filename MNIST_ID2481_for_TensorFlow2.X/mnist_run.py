@@ -166,8 +166,6 @@ def write_record(folder, values, placement, precision, clock, accuracy, final_lo
         rank=placement.rank)
 
 
-
-
 def main(values, started):
     """mnist_main.main after its flags parsed: runs, and turns what a user can cause into one [Error] line and
     an exit status."""
