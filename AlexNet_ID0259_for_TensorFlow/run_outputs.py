@@ -11,6 +11,7 @@ history.json is written BEFORE each checkpoint and says at which step each epoch
 resume restores (the newest may be damaged by a kill during its save), the epochs it does not hold are cut
 from the history (`covered`), so figures and weights always agree.
 """
+import glob
 import json
 import os
 
@@ -22,6 +23,11 @@ import run_safety
 SNAPSHOT_EVERY = 10  # epochs: model_epoch11, 21, 31, ... as the original (beside its lr rule)
 KEEP = 2             # numbered checkpoints: a kill during a save leaves the one before it
 PREFIX = "model.ckpt"
+
+
+def checkpoint_folders(folder):
+    """The folders of the output folder `folder` that hold checkpoints: model/ and the model_epoch<N>/ snapshots."""
+    return [os.path.join(folder, "model"), *sorted(glob.glob(os.path.join(glob.escape(folder), "model_epoch*")))]
 
 
 def milestone(epoch, every=SNAPSHOT_EVERY):
@@ -81,7 +87,7 @@ class RunOutputs:
         history.json."""
         self.settings = settings or {}
         self.folder = folder
-        self.model_dir = os.path.join(folder, "model")
+        self.model_dir = checkpoint_folders(folder)[0]
         self.chief = chief
         self.conv1 = conv1
         self.snapshot_every = snapshot_every

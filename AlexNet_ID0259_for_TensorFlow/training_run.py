@@ -48,7 +48,9 @@ def run(args, inputs=None, started=None):
         raise data_loader.DataError(f"--batch_size: {args.batch_size} is larger than the {inputs.train_images} "
                                     "training images of this rank; pass a smaller --batch_size or --val_photos")
     run_safety.writable_folder(args.output_path, "--output_path")
-    with run_safety.FolderLock(args.output_path):
+    with run_safety.FolderLock(args.output_path) as lock:
+        for folder in run_outputs.checkpoint_folders(args.output_path):
+            lock.remove_unfinished_saves(folder)
         return _train(args, inputs, chosen, started)
 
 

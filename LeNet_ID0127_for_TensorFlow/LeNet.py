@@ -72,10 +72,11 @@ def run(args, datasets=None):
     splits = datasets or mnist_idx.load(args.data_path, args.validation_size)
     source = args.data_path if datasets is None else "arrays passed to run()"
     run_safety.writable_folder(args.output_path, "--output_path")
-    with run_safety.FolderLock(args.output_path), run_safety.StopSignals() as stop:
+    with run_safety.FolderLock(args.output_path) as lock, run_safety.StopSignals() as stop:
         folders = {name: run_safety.writable_folder(os.path.join(args.output_path, *parts), "--output_path")
                    for name, parts in (("ckpt", ("ckpt_npu",)), ("train_logs", ("logs", "train")),
                                        ("eval_logs", ("logs", "eval")))}
+        lock.remove_unfinished_saves(folders["ckpt"])
         resume_from = run_safety.resume_point(folders["ckpt"])
         if args.resume and not resume_from:
             raise UsageError(f"--resume=True: {folders['ckpt']} holds no checkpoint to resume from")

@@ -59,8 +59,9 @@ def build(strategy, values, rank_size, precision):
 
 
 def claim_model_dir(values):
-    """--model_dir made writable and locked for this run (the chief's job), then emptied with --clean; returns
-    the lock, to be released by a `with` block (the kernel frees it when the process dies)."""
+    """--model_dir made writable and locked for this run (the chief's job), then emptied with --clean, or rid of
+    what a save cut short by a kill left; returns the lock, to be released by a `with` block (the kernel frees it
+    when the process dies)."""
     run_safety.writable_folder(values.model_dir, "--model_dir")
     lock = run_safety.FolderLock(values.model_dir).acquire()
     if values.clean:  # everything but the lock just taken
@@ -68,6 +69,7 @@ def claim_model_dir(values):
             if name != run_safety.LOCK_NAME:
                 target = os.path.join(values.model_dir, name)
                 shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+    lock.remove_unfinished_saves(values.model_dir)
     return lock
 
 

@@ -6,7 +6,8 @@ read checkpoints, so that an entry script can parse its flags and take its lock 
 
 - RunSafetyError: a one-line reason the run cannot go on (the entry script prints `[Error] <reason>`, exit 1).
 - writable_folder(path, flag): creates the folder and proves a file can be written in it.
-- FolderLock(folder): one run per output folder, an flock held until the process ends, even by SIGKILL.
+- FolderLock(folder): one run per output folder, an flock held until the process ends, even by SIGKILL; its
+  holder removes what a save cut short by a kill left in a checkpoint folder (remove_unfinished_saves).
 - numbered_checkpoints / resume_point: the newest checkpoint that loads, damaged ones skipped with a reason.
 - check_variables(prefix, wanted): a checkpoint of another model in one line of at most ~300 characters.
 - StopSignals: SIGTERM / SIGINT end the run after the current step, with a checkpoint, exit 143 / 130.
@@ -17,6 +18,7 @@ import glob
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -25,6 +27,11 @@ import fcntl
 
 MAX_MESSAGE = 300
 LOCK_NAME = ".run.lock"
+# What TensorFlow writes while a save is in progress and renames or deletes when the save ends: the tensor
+# bundle's <file>.tempstate<n>, the state file's and the meta graph's <file>.tmp<uuid hex>, and the TF2
+# saver's <prefix>-<n>_temp/ shard folder (older builds: <prefix>-<n>_temp_<uuid hex>).
+UNFINISHED_FILE = re.compile(r"\.tempstate\d+$|^checkpoint\.tmp[0-9a-f]{32}$|\.meta\.tmp[0-9a-f]{32}$")
+UNFINISHED_FOLDER = re.compile(r"-\d+_temp(_[0-9a-f]{32})?$")
 
 
 class RunSafetyError(Exception):
@@ -102,6 +109,35 @@ class FolderLock:
                   .encode(), 0)
         self._fd = fd
         return self
+
+    def remove_unfinished_saves(self, folder, notice=None):
+        """Deletes from folder (the locked folder or one inside it) what saves cut short by a kill left: never a
+        checkpoint, yet up to a checkpoint's size each, which the saver's rotation never removes. Only the lock's
+        holder may: no save of another run can be in progress there. One notice names them and their size."""
+        if self._fd is None:
+            raise RuntimeError("remove_unfinished_saves needs the lock held")
+        locked = os.path.realpath(os.path.dirname(self.path))
+        if os.path.commonpath([locked, os.path.realpath(folder)]) != locked:
+            raise RuntimeError(f"{folder} is not inside the locked folder {locked}")
+        if not os.path.isdir(folder):
+            return []
+        removed, size = [], 0
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.is_file(follow_symlinks=False) and UNFINISHED_FILE.search(entry.name):
+                size += entry.stat(follow_symlinks=False).st_size
+                os.remove(entry.path)
+            elif entry.is_dir(follow_symlinks=False) and UNFINISHED_FOLDER.search(entry.name):
+                size += sum(os.path.getsize(os.path.join(root, name))
+                            for root, _, names in os.walk(entry.path) for name in names)
+                shutil.rmtree(entry.path)
+            else:
+                continue
+            removed.append(entry.name)
+        if removed:
+            notice = notice or (lambda text: print(text, file=sys.stderr, flush=True))
+            notice(short(f"[Warning] removed {len(removed)} partial file(s) of a checkpoint save cut short "
+                         f"({size / 1e6:.1f} MB) from {folder}: {', '.join(removed)}"))
+        return removed
 
     def release(self):
         if self._fd is not None:

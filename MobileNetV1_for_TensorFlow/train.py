@@ -124,9 +124,10 @@ def run(args, environ=None, input_fn=None):
     result_dir = args.result_dir or params.model_dir
     run_safety.writable_folder(params.model_dir, "--model_dir")
     run_safety.writable_folder(result_dir, "--result_dir")
-    with run_safety.FolderLock(params.model_dir):
+    with run_safety.FolderLock(params.model_dir) as lock:
         train_params.set_seeds(args.seed)
         print(device.describe(), flush=True)
+        lock.remove_unfinished_saves(params.model_dir)
         print(f"mobilenet: {args.model_name}, {args.num_classes} classes, batch {args.batch_size} x "
               f"{params.rank_size} ranks, {params.steps_per_epoch} steps/epoch, {params.max_train_steps} steps, "
               f"model_dir {params.model_dir}", flush=True)

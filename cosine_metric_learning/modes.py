@@ -59,13 +59,14 @@ def train(adapter, args):
     record = reporting.Record(run_safety.writable_folder(args.result_dir, "--result_dir") if args.result_dir
                               else run_dir, args.launcher, args.started)
     # One run per checkpoint folder; the kernel frees the lock of a killed run (SIGKILL too).
-    with run_safety.FolderLock(run_dir):
+    with run_safety.FolderLock(run_dir) as lock:
         chosen = device_config.precision(args.precision_mode)
         config = device_config.session_config(chosen, ascend_options(args, run_dir))
         hyper = training.Hyper(args.batch_size, args.learning_rate, args.loss_mode, args.seed)
         schedule = training.Schedule(args.number_of_steps, args.log_every, args.save_interval_secs,
                                      args.keep_checkpoint_max)
-        print(chosen.describe())
+        print(chosen.describe(), flush=True)
+        lock.remove_unfinished_saves(run_dir)
         print(f"run_id: {run_id}; checkpoints (every {schedule.save_interval_secs:g} s and at the end, the "
               f"last {schedule.keep_checkpoint_max} kept) and summaries in {run_dir}")
         print(f"{len(data.train.paths)} training images of {data.train.num_ids} identities "

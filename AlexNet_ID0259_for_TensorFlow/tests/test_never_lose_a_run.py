@@ -83,11 +83,15 @@ def test_stopped_run_resumes_from_a_moved_folder_and_past_a_damaged_checkpoint(t
     assert status == 1 and errors == [f"[Error] --epoch: {moved} already holds 2 epochs; pass a larger --epoch "
                                       "to train on"]
 
-    # A kill during the save of model.ckpt-2: its data file half written. The run before it resumes.
+    # A kill during the save of model.ckpt-2: its data file half written. The run before it resumes. A kill
+    # during a later save left TensorFlow's unfinished file, which no rotation would ever delete: removed.
     data = first / "model" / "model.ckpt-2.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    unfinished = first / "model" / "model.ckpt-5.data-00000-of-00001.tempstate8160934"
+    unfinished.write_bytes(data.read_bytes())
     status, errors, out, err = cli(capsys, first, "--epoch=1")
     assert status == 0 and f"[Warning] skipping damaged checkpoint {first}/model/model.ckpt-2: " in err
+    assert not unfinished.exists() and "of a checkpoint save cut short (" in err
     assert f"resuming from {first}/model/model.ckpt-0 at step 0, after epoch 0" in out
     assert checkpoints(first)[:1] == [3]
 

@@ -112,13 +112,20 @@ def test_a_moved_run_resumes_and_skips_a_damaged_newest_checkpoint(trained, smal
     # Same checkpoint, same float32 evaluation: the same accuracy.
     assert finished.accuracy == outcome.accuracy
 
-    # What a kill during a save leaves: the newest checkpoint cut short.
+    # What a kill during a save leaves: the newest checkpoint cut short, or TensorFlow's unfinished files of it
+    # (which no rotation deletes: the run removes them).
     data = ckpt_dir / "model.ckpt-240.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:1000])
+    unfinished = [ckpt_dir / "model.ckpt-260.index.tempstate4417", ckpt_dir / f"model.ckpt-260.meta.tmp{'5c' * 16}"]
+    for path in unfinished:
+        path.write_bytes(b"cut short")
     capsys.readouterr()
     longer = [a for a in TRAINED if not a.startswith("--steps=")] + ["--steps=125", "--resume=True"]
     resumed, log = run_logged([f"--output_path={tmp_path}", *longer], small_splits)
-    assert f"[Warning] skipping damaged checkpoint {ckpt_dir / 'model.ckpt-240'}: " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"[Warning] skipping damaged checkpoint {ckpt_dir / 'model.ckpt-240'}: " in err
+    assert f"[Warning] removed 2 partial file(s) of a checkpoint save cut short (0.0 MB) from {ckpt_dir}: " in err
+    assert not any(path.exists() for path in unfinished)
     assert f"resuming from {ckpt_dir / 'model.ckpt-200'} at step 200" in log
     assert re.findall(r"^epoch : 2----step : (\d+)-", log, re.M) == [str(s) for s in range(76, 126)]
     assert len(resumed.losses) == 50

@@ -116,7 +116,9 @@ start_workers() {
     local rank
     plan_workers "$1"
     set_case "$2"
-    for rank in "${ranks_here[@]}"; do start_output "$test_dir/output/$rank"; done
+    for rank in "${ranks_here[@]}"; do  # rank 0 alone saves checkpoints
+        start_output "$test_dir/output/$rank" "$([ "$rank" != 0 ] || echo checkpoints)"
+    done
     run_workers
     out=$test_dir/output/$ASCEND_DEVICE_ID
     log=$(rank_log "$ASCEND_DEVICE_ID")

@@ -107,11 +107,16 @@ def test_sigterm_stops_with_a_checkpoint_and_a_moved_folder_resumes_past_a_damag
         "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")) == 16
 
     (tmp_path / "b" / "model.ckpt-16.data-00000-of-00001").write_bytes(b"cut short by a kill")
+    # A kill in the middle of a TF2 save leaves its shard folder, which no later save removes: the run does.
+    unfinished = tmp_path / "b" / "model.ckpt-24_temp"
+    unfinished.mkdir()
+    (unfinished / "part-00000-of-00001.data-00000-of-00001.tempstate151369").write_bytes(b"cut short")
     # --distribution_strategy=off: the default strategy, which the Ascend ranks use as well.
     trained = train(parse_flags, tmp_path / "b", small_datasets, "--train_epochs=2", "-ds=off")
     out, err = capsys.readouterr()
     assert "off: rank 0 of 1, 1 replicas, batch 64 per replica" in out
     assert f"[Warning] skipping damaged checkpoint {tmp_path}/b/model.ckpt-16: " in err
+    assert not unfinished.exists() and f"save cut short (0.0 MB) from {tmp_path}/b: model.ckpt-24_temp" in err
     assert f"resuming from {tmp_path}/b/model.ckpt-8 at step 8" in out and steps(out) == list(range(9, 17))
     assert run_safety.load_problem(str(tmp_path / "b" / "model.ckpt-16")) is None  # written anew
 

@@ -18,9 +18,11 @@
 #   start_single BATCH           a 1p run: its environment (RANK_SIZE=1, RANK_ID, ASCEND_DEVICE_ID), CaseName
 #                                for batch BATCH, out=output/$ASCEND_DEVICE_ID, log, then start_output "$out"
 #   set_case BATCH               BatchSize and CaseName (needs suffix and RANK_SIZE)
-#   start_output DIR             only after every check: locks DIR (DIR.lock: one run per folder, a second
+#   start_output DIR [checkpoints]  only after every check: locks DIR (DIR.lock: one run per folder, a second
 #                                launcher exits 1 naming the first), then a fresh run (--resume not True)
-#                                moves DIR aside to DIR.prev, replacing an older one, and creates DIR
+#                                moves DIR aside to DIR.prev, replacing an older one, and creates DIR; with
+#                                `checkpoints` (the folder of the rank that saves), --resume=True on a DIR
+#                                without a checkpoint says there is nothing to continue from
 #   fail MESSAGE LOG [STATUS]    [Error] line, the end of LOG without step lines or TensorFlow's start-up
 #                                banner, exit STATUS (default 1)
 #   run_python SCRIPT LOG ARG... runs python3 SCRIPT ARG... in the model folder, output appended to LOG;
@@ -167,10 +169,16 @@ lock_output() {
 }
 
 # A folder that holds nothing but logs is a run that stopped before it wrote anything: it is removed, so that
-# DIR.prev keeps the last run that has results or checkpoints.
+# DIR.prev keeps the last run that has results or checkpoints. A resume with no checkpoint to continue from (a
+# run killed before its first save ended) is said before the entry script decides what to do about it.
 start_output() {
     local dir=$1 reason
     lock_output "$dir"
+    if [ "$resume" = True ] && [ "${2:-}" = checkpoints ] &&
+        [ -z "$(find "$dir" -type f -regex '.*-[0-9]+\.index' -print -quit 2>/dev/null)" ]; then
+        echo "[Warning] $launcher: --resume=True, but $dir holds no checkpoint (none was written, or none" \
+            "finished before the run was stopped): there is nothing to continue from" >&2
+    fi
     if [ "$resume" != True ] && [ -e "$dir" ]; then
         if [ -z "$(find "$dir" -type f ! -name '*.log' ! -name .run.lock -print -quit 2>/dev/null)" ]; then
             rm -rf "$dir"
@@ -193,7 +201,7 @@ start_single() {
     set_case "$1"
     out=$test_dir/output/$ASCEND_DEVICE_ID
     log=$out/train_$ASCEND_DEVICE_ID.log
-    start_output "$out"
+    start_output "$out" checkpoints
     echo "training $Network ($CaseName); log: $log"
 }
 

@@ -142,7 +142,8 @@ def test_export_saved_model_and_frozen_graph(trained, tmp_path):
 
 def test_moved_folder_resumes_past_a_damaged_checkpoint_then_warm_start(trained, tmp_path, capsys):
     """The trained folder copied elsewhere, plus what a kill during the save of step 21 leaves (its data file
-    cut short): the run skips it with a warning, resumes from step 20 and keeps two checkpoints even with
+    cut short) and TensorFlow's unfinished file of a save of step 22, which the run removes (no rotation would):
+    the run skips step 21 with a warning, resumes from step 20 and keeps two checkpoints even with
     --keep_checkpoint_max=1 (with --over_dump: the inf/NaN check off Ascend). Then a fresh run warm-starts
     from the trained checkpoint without its logits."""
     parser = train.build_parser()
@@ -152,11 +153,14 @@ def test_moved_folder_resumes_past_a_damaged_checkpoint_then_warm_start(trained,
         damaged = folder / path.name.replace("-20.", "-21.")
         damaged.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2] if ".data-" in path.name
                             else path.read_bytes())
+    unfinished = folder / "model.ckpt-22.data-00000-of-00001.tempstate90210"
+    unfinished.write_bytes(b"cut short")
     resumed = parser.parse_args(train_args("unused", tmp_path, "--max_train_steps=24", "--moving_average_decay=0.9999",
                                            "--over_dump=True", "--keep_checkpoint_max=1"))
     assert train.run(resumed, environ={}, input_fn=injected_input()) == f"{folder}/model.ckpt-24"
     out, err = capsys.readouterr()
     assert f"[Warning] skipping damaged checkpoint {folder}/model.ckpt-21: " in err
+    assert not unfinished.exists() and f"save cut short (0.0 MB) from {folder}: {unfinished.name}" in err
     assert f"resuming from {folder}/model.ckpt-20 at step 20" in out and steps_logged(out) == []
     # Two kept (a kill during a save must leave one that loads); the damaged one is not counted among them
     # (the run overwrites it when it gets there).

@@ -246,6 +246,33 @@ def test_fresh_run_moves_the_previous_one_aside_and_resume_keeps_it(toy, tmp_pat
     assert (output / "0.prev" / "Toy_bs8_1p_acc.log").is_file()
 
 
+def test_a_resume_without_a_checkpoint_says_there_is_nothing_to_continue_from(toy, tmp_path):
+    """A run killed before its first save ended leaves no <prefix>-<n>.index: --resume=True says so (then the
+    entry script starts over or refuses, as each model does); a rank that never saves says nothing."""
+    launcher(toy)
+    data, folder = tmp_path / "data", toy / "test" / "output" / "0"
+    said = f"[Warning] train_full_1p.sh: --resume=True, but {folder} holds no checkpoint (none was written, or none"
+    proc = run(toy, f"--data_path={data}", "--resume=True")
+    assert proc.returncode == 0 and said in proc.stderr, proc.stdout + proc.stderr
+    (folder / "model").mkdir()
+    (folder / "model" / "model.ckpt-7.index.tempstate123").write_text("a save cut short")
+    assert said in run(toy, f"--data_path={data}", "--resume=True").stderr
+    (folder / "model" / "model.ckpt-6.index").write_text("")
+    proc = run(toy, f"--data_path={data}", "--resume=True")
+    assert proc.returncode == 0 and "holds no checkpoint" not in proc.stdout + proc.stderr
+
+    launcher(toy, name="train_full_8p.sh", lib="workers_lib.sh")
+    (toy / "test" / "output" / "1").mkdir()
+    proc = run(toy, f"--data_path={data}", "--resume=True", name="train_full_8p.sh",
+               env={"RANK_SIZE": "2", "WORK_SECONDS": "0"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "holds no checkpoint" not in proc.stdout + proc.stderr  # rank 0's folder has one; rank 1 never saves
+    (folder / "model" / "model.ckpt-6.index").unlink()
+    proc = run(toy, f"--data_path={data}", "--resume=True", name="train_full_8p.sh",
+               env={"RANK_SIZE": "2", "WORK_SECONDS": "0"})
+    assert proc.stderr.count("holds no checkpoint") == 1 and f"{folder} holds no checkpoint" in proc.stderr
+
+
 def test_a_run_that_wrote_only_its_log_does_not_replace_the_kept_one(toy, tmp_path):
     """A failed entry script: its status, its error and the log's end (without step lines), no summary; the
     next fresh run drops that log-only folder instead of replacing the .prev run that has results."""

@@ -54,6 +54,36 @@ def test_a_second_lock_on_the_folder_names_the_holder_and_a_dead_holder_is_taken
     assert (tmp_path / rs.LOCK_NAME).read_text() == ""  # released cleanly: the next run gets no notice
 
 
+def test_the_lock_holder_removes_what_a_killed_save_left_and_nothing_else(tmp_path):
+    """The names are those a SIGKILL during a save left on TF 2.21: tf.compat.v1's Saver (the bundle's
+    .tempstate, the meta graph's and the state file's .tmp<uuid>) and tf.train.CheckpointManager (a _temp
+    folder); the checkpoints, the state file and a user's own files stay."""
+    run = tmp_path / "run"
+    save_checkpoints(str(run), [1])
+    leftovers = ["model-2.data-00000-of-00001.tempstate17355720193550928440",
+                 "model-2.index.tempstate9912", f"model-2.meta.tmp{'0a' * 16}", f"checkpoint.tmp{'f3' * 16}"]
+    for name in leftovers:
+        (run / name).write_bytes(b"x" * 300_000)
+    (run / "ckpt-3_temp").mkdir()
+    (run / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate151369").write_bytes(b"x" * 500)
+    kept = sorted(p.name for p in run.iterdir() if p.name not in leftovers and p.name != "ckpt-3_temp")
+    (run / "notes.tmp").write_text("mine")
+    (run / "model_temp").mkdir()
+    with pytest.raises(RuntimeError, match="needs the lock held"):
+        rs.FolderLock(str(run)).remove_unfinished_saves(str(run))
+    notices = []
+    with rs.FolderLock(str(tmp_path)).acquire() as lock:
+        with pytest.raises(RuntimeError, match="not inside the locked folder"):
+            lock.remove_unfinished_saves(str(tmp_path.parent))
+        removed = lock.remove_unfinished_saves(str(run), notices.append)
+        assert lock.remove_unfinished_saves(str(run), notices.append) == []
+    assert sorted(removed) == sorted(leftovers + ["ckpt-3_temp"])
+    assert sorted(p.name for p in run.iterdir()) == sorted(kept + ["notes.tmp", "model_temp"])
+    assert len(notices) == 1 and notices[0].startswith("[Warning] removed 5 partial file(s) of a checkpoint "
+                                                        f"save cut short (1.2 MB) from {run}: checkpoint.tmp")
+    assert rs.resume_point(str(run)) == str(run / "model-1")
+
+
 def test_resume_point_skips_a_damaged_newest_checkpoint_and_says_why(tmp_path):
     save_checkpoints(str(tmp_path), [10, 20, 30])
     data = next(tmp_path.glob("model-30.data-*"))

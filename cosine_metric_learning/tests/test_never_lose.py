@@ -47,8 +47,8 @@ def test_ctrl_c_saves_then_a_moved_folder_resumes_past_a_damaged_checkpoint(smal
     steps = [e.step for e in tf.compat.v1.train.summary_iterator(str(old / "run" / events[0])) if e.summary.value]
     assert steps == [1, 2]  # the writer was closed: the events file reads to its end
 
-    # Moved elsewhere, with the state file of a version that wrote absolute paths, and a newer checkpoint
-    # that a kill during its save left damaged.
+    # Moved elsewhere, with the state file of a version that wrote absolute paths, a newer checkpoint that a
+    # kill during its save left damaged, and the unfinished files of a save cut short sooner (removed).
     moved = tmp_path / "moved"
     shutil.move(str(old), str(moved))
     (moved / "run" / "checkpoint").write_text(f'model_checkpoint_path: "{old}/run/model.ckpt-2"\n')
@@ -56,9 +56,14 @@ def test_ctrl_c_saves_then_a_moved_folder_resumes_past_a_damaged_checkpoint(smal
         shutil.copy(moved / "run" / f"model.ckpt-2{part}", moved / "run" / f"model.ckpt-9{part}")
     data = moved / "run" / "model.ckpt-9.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:1000])
+    unfinished = [moved / "run" / "model.ckpt-11.data-00000-of-00001.tempstate777",
+                  moved / "run" / f"checkpoint.tmp{'9e' * 16}"]
+    for path in unfinished:
+        path.write_bytes(b"cut short")
     status, out, err = call(train_market1501, *args, f"--log_dir={moved}", "--number_of_steps=3")
     assert status == 0, err
     assert f"[Warning] skipping damaged checkpoint {moved}/run/model.ckpt-9: " in err
+    assert not any(path.exists() for path in unfinished) and "removed 2 partial file(s) of a checkpoint save" in err
     assert f"resuming from {moved}/run/model.ckpt-2 at step 2\n" in out
     assert [int(s) for s in re.findall(r"^step (\d+), loss ", out, re.M)] == [3]
     assert 3 in numbers(moved / "run")
