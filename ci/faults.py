@@ -11,7 +11,8 @@ Per model (settings: ci/smoke.toml, then ci/faults.toml), on the smoke datasets 
              ASCEND_DEVICE_ID=5 --resume=True must continue (its first step is not 1).
   SIGTERM    that run gets SIGTERM: exit 143, one `[Error] stopped by SIGTERM ...` line; the next
              --resume=True continues after it. It runs to the end: exit 0, a summary with the contract's
-             keys, step lines covering 1..total_steps (repeats after a resume are fine).
+             keys, step lines covering 1..total_steps (repeats after a resume are fine), and none of the
+             unfinished save files the kills left.
   NaN        a fresh run with a huge learning rate: exit 1, one [Error] line saying `is nan`/`is inf`, no
              Traceback, no checkpoint newer than the last finite step.
   bad inputs no --data_path, a missing / empty / another model's data folder, a bad flag value, a cut data
@@ -149,11 +150,16 @@ def checkpoint_numbers(folder):
     return sorted(numbers)
 
 
+def save_files(folder):
+    """The paths under folder that TensorFlow names a save in progress, as they are found (the poll needs one)."""
+    for root, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            if TEMP_NAME.search(name):
+                yield os.path.join(root, name)
+
+
 def saving_now(folder):
-    for _, dirs, names in os.walk(folder):
-        if any(TEMP_NAME.search(name) for name in dirs + names):
-            return True
-    return False
+    return next(save_files(folder), None) is not None
 
 
 def ok_text(value):
@@ -508,6 +514,10 @@ class ModelHarness:
             problems.append(f"no step line for steps {describe_gaps(gaps)}")
         if steps and max(steps) != self.total:
             problems.append(f"the last step is {max(steps)}, not {self.total}")
+        # The kills inside a save left TensorFlow's unfinished files; the runs since must have removed them.
+        left = [os.path.relpath(path, folder) for path in save_files(folder)]
+        if left:
+            problems.append(f"{len(left)} unfinished save file(s) left after the run ended: {', '.join(left[:3])}")
         return problems
 
     # -- check 4: NaN ------------------------------------------------------------------------------------

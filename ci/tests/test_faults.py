@@ -83,6 +83,9 @@ def test_saves_in_progress_are_recognised(tmp_path):
     (tmp_path / "ckpt" / "model.ckpt-400_temp").mkdir(parents=True)
     assert faults.saving_now(tmp_path)
     assert faults.checkpoint_numbers(tmp_path) == []
+    (tmp_path / "ckpt" / "model.ckpt-300.index.tempstate12").write_text("x")
+    assert sorted(faults.save_files(tmp_path)) == [str(tmp_path / "ckpt" / name) for name in (
+        "model.ckpt-300.index.tempstate12", "model.ckpt-400_temp")]
 
 
 def result(model, lost=0, nan=True, bad=""):
