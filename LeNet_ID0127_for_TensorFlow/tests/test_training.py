@@ -124,7 +124,7 @@ def test_a_moved_run_resumes_and_skips_a_damaged_newest_checkpoint(trained, smal
     resumed, log = run_logged([f"--output_path={tmp_path}", *longer], small_splits)
     err = capsys.readouterr().err
     assert f"[Warning] skipping damaged checkpoint {ckpt_dir / 'model.ckpt-240'}: " in err
-    assert f"[Warning] removed 2 partial file(s) of a checkpoint save cut short (0.0 MB) from {ckpt_dir}: " in err
+    assert f"[Warning] removed 2 partial file(s) of a checkpoint save cut short (18 bytes) from {ckpt_dir}: " in err
     assert not any(path.exists() for path in unfinished)
     assert f"resuming from {ckpt_dir / 'model.ckpt-200'} at step 200" in log
     assert re.findall(r"^epoch : 2----step : (\d+)-", log, re.M) == [str(s) for s in range(76, 126)]

@@ -116,7 +116,7 @@ def test_sigterm_stops_with_a_checkpoint_and_a_moved_folder_resumes_past_a_damag
     out, err = capsys.readouterr()
     assert "off: rank 0 of 1, 1 replicas, batch 64 per replica" in out
     assert f"[Warning] skipping damaged checkpoint {tmp_path}/b/model.ckpt-16: " in err
-    assert not unfinished.exists() and f"save cut short (0.0 MB) from {tmp_path}/b: model.ckpt-24_temp" in err
+    assert not unfinished.exists() and f"save cut short (9 bytes) from {tmp_path}/b: model.ckpt-24_temp" in err
     assert f"resuming from {tmp_path}/b/model.ckpt-8 at step 8" in out and steps(out) == list(range(9, 17))
     assert run_safety.load_problem(str(tmp_path / "b" / "model.ckpt-16")) is None  # written anew
 

@@ -135,8 +135,9 @@ class FolderLock:
             removed.append(entry.name)
         if removed:
             notice = notice or (lambda text: print(text, file=sys.stderr, flush=True))
+            amount = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size:,} bytes"
             notice(short(f"[Warning] removed {len(removed)} partial file(s) of a checkpoint save cut short "
-                         f"({size / 1e6:.1f} MB) from {folder}: {', '.join(removed)}"))
+                         f"({amount}) from {folder}: {', '.join(removed)}"))
         return removed
 
     def release(self):
