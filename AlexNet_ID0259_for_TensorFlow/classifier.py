@@ -46,7 +46,7 @@ def checkpoint_prefix(path, flag="--checkpoint_path"):
         return path
     if not os.path.isdir(path):
         raise run_safety.RunSafetyError(f"{flag}={path}: no such checkpoint or folder")
-    for folder in (path, os.path.join(path, "model")):
+    for folder in (path, os.path.join(path, run_outputs.MODEL_FOLDER)):
         if os.path.isdir(folder):
             prefix = run_safety.resume_point(folder)
             if prefix:

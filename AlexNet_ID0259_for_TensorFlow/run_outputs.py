@@ -23,11 +23,14 @@ import run_safety
 SNAPSHOT_EVERY = 10  # epochs: model_epoch11, 21, 31, ... as the original (beside its lr rule)
 KEEP = 2             # numbered checkpoints: a kill during a save leaves the one before it
 PREFIX = "model.ckpt"
+MODEL_FOLDER = "model"           # the numbered checkpoints
+SNAPSHOT_FOLDER = "model_epoch"  # + the epoch: the kept snapshots
 
 
 def checkpoint_folders(folder):
     """The folders of the output folder `folder` that hold checkpoints: model/ and the model_epoch<N>/ snapshots."""
-    return [os.path.join(folder, "model"), *sorted(glob.glob(os.path.join(glob.escape(folder), "model_epoch*")))]
+    snapshots = glob.glob(os.path.join(glob.escape(folder), SNAPSHOT_FOLDER + "*"))
+    return [os.path.join(folder, MODEL_FOLDER), *sorted(snapshots)]
 
 
 def milestone(epoch, every=SNAPSHOT_EVERY):
@@ -87,7 +90,7 @@ class RunOutputs:
         history.json."""
         self.settings = settings or {}
         self.folder = folder
-        self.model_dir = checkpoint_folders(folder)[0]
+        self.model_dir = os.path.join(folder, MODEL_FOLDER)
         self.chief = chief
         self.conv1 = conv1
         self.snapshot_every = snapshot_every
@@ -149,7 +152,7 @@ class RunOutputs:
         saved = self.save_point(sess, history["steps"][-1], history)
         if self.chief:
             if milestone(epoch, self.snapshot_every):
-                self._snapshots.save(sess, os.path.join(self.folder, f"model_epoch{epoch}", PREFIX))
+                self._snapshots.save(sess, os.path.join(self.folder, f"{SNAPSHOT_FOLDER}{epoch}", PREFIX))
             with open(os.path.join(self.folder, "loss.txt"), "w") as handle:
                 handle.writelines(f"{v:.6f}\n" for v in history["loss"])
             plots.save_curves(self.folder, history)
