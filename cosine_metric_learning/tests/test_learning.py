@@ -4,8 +4,9 @@ Synthetic Market-1501 with 100 training identities x 6 cameras (90 trained, 10 h
 12 test identities; cosine-softmax, batch 16 (4 identities x 4), Adam 1e-2 (README: the learned scale
 kappa limits short runs at the original's 1e-3); float32 on every CPU kind, since a bf16 run is another
 trajectory. Float32 runs also differ between CPU kinds (summation order): the same seeded settings gave
-validation rank-1 0.74 at step 149 on an AVX-512 CPU and 0.91 at step 150 on an AVX2 one. So no threshold
-below is a seeded result; each sits under the spread measured over runs (RESULTS.md, "Learning test").
+validation rank-1 0.74 at step 149 on an AVX-512 CPU and 0.91 at step 150 on an AVX2 one, and one intra-op
+thread instead of two moved seed 1's test rank-1 from 0.96 to 0.625. So no threshold below is a seeded result;
+each sits under the spread measured over seeds, CPU kinds and thread counts (RESULTS.md, "Learning test").
 
 The synthetic identities differ in colour, so even a 5-step network's features score well (validation
 rank-1 0.69, test rank-1 0.96, mAP 0.80): the accuracy thresholds guard against broken features (all
@@ -28,8 +29,9 @@ STEPS = 150  # 200 took 78 s of the zoo's 12-minute suite; every threshold below
 ARGS = ["--batch_size=16", "--learning_rate=0.01", "--seed=1", "--log_every=50",
         "--precision_mode=must_keep_origin_dtype"]
 KAPPA = 1.5  # measured 1.70 at step 150 (2.10 at 200, 2.61 at 300); 0.70 after 5 steps
-VAL_RANK1 = 0.6  # 10 identities, chance 0.1; measured 0.74-0.92 over 150-300 steps
-TEST_RANK1, TEST_MAP = 0.75, 0.6  # 24 queries, chance ~0.08 / ~0.15; measured 0.83-1.00 / 0.71-0.93 (100-300)
+VAL_RANK1 = 0.6  # 10 identities, chance 0.1; measured 0.74-0.94 (150-300 steps, seeds 1-4, 1 or 2 threads)
+# 24 queries, chance ~0.08 / ~0.15; at step 150 over seeds 1-4 and 1 or 2 threads: 0.625-1.00 / 0.59-0.98
+TEST_RANK1, TEST_MAP = 0.5, 0.45
 
 
 @pytest.fixture(scope="module")
