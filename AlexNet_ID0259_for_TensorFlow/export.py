@@ -10,6 +10,7 @@ import os
 import sys
 
 import cli
+import run_safety
 import zoo_precision
 
 zoo_precision.before_tensorflow()  # oneDNN on, Keras's matplotlib import skipped (zoo_precision)
@@ -54,9 +55,7 @@ def export(net, output_dir, progress):
     progress.update(2)
     graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
         net.sess, net.sess.graph.as_graph_def(), [classifier.PROBABILITIES, classifier.CLASSES])
-    with open(frozen + ".tmp", "wb") as handle:
-        handle.write(graph_def.SerializeToString())
-    os.replace(frozen + ".tmp", frozen)
+    run_safety.write_whole(frozen, graph_def.SerializeToString())
     progress.update(3)
     return saved_model, frozen
 
@@ -66,7 +65,6 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import classifier
     import run_report
-    import run_safety
     progress = run_report.Progress(3, unit="stage")  # each one takes seconds: 230 MB of weights
     progress.update(0)
     try:

@@ -8,6 +8,7 @@ import glob
 import os
 
 import lenet_cli
+import run_safety
 from lenet_cli import UsageError
 import zoo_precision
 
@@ -49,8 +50,7 @@ def main(argv):
     checkpoint = lenet_model.resolve_checkpoint(args.ckpt_path or default_ckpt_path(), "--ckpt_path")
     frozen = lenet_frozen.freeze(checkpoint)
     try:
-        with open(args.output_path, "wb") as handle:
-            handle.write(frozen.SerializeToString())
+        run_safety.write_whole(args.output_path, frozen.SerializeToString())  # never half a graph
     except OSError as err:
         raise UsageError(f"--output_path={args.output_path}: cannot write there: {err.strerror or err}") from None
     print(f"froze {checkpoint} into {args.output_path} ({len(frozen.node)} nodes)")

@@ -3,7 +3,6 @@ initialisation, after every epoch and when a signal stops the run, the newest KE
 SavedModel. The names carry the global step, so a checkpoint written mid-epoch orders correctly."""
 import glob
 import os
-import shutil
 import tempfile
 
 import keras
@@ -53,10 +52,10 @@ def save(checkpoint, model_dir, step):
 
 
 def export_saved_model(model, model_dir):
-    """<model_dir>/saved_model: endpoint `serve`, float32 [None, 28, 28, 1] in, 10 probabilities out."""
-    export_dir = os.path.join(model_dir, "saved_model")
-    shutil.rmtree(export_dir, ignore_errors=True)
-    model.export(export_dir, verbose=False)
+    """<model_dir>/saved_model: endpoint `serve`, float32 [None, 28, 28, 1] in, 10 probabilities out. It
+    replaces an earlier export only once complete."""
+    export_dir = run_safety.replace_folder(os.path.join(model_dir, "saved_model"),
+                                           lambda path: model.export(path, verbose=False))
     print(f"saved model: {export_dir}", flush=True)
     return export_dir
 

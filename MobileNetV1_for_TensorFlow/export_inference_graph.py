@@ -8,7 +8,6 @@ Input `input` (float32 [None, S, S, 3] in [-1, 1]), output `MobilenetV1/Predicti
 weights are exported.
 """
 import os
-import shutil
 import sys
 
 import cli_util
@@ -70,21 +69,23 @@ def main(argv):
         with tf.compat.v1.Session(graph=graph) as session:
             saver.restore(session, prefix)
             progress.update(1)
-            saved_model_dir = os.path.join(args.output_dir, "saved_model")
-            shutil.rmtree(saved_model_dir, ignore_errors=True)
-            builder = tf.compat.v1.saved_model.Builder(saved_model_dir)
             signature = tf.compat.v1.saved_model.predict_signature_def(
                 inputs={"input": images}, outputs={"predictions": predictions})
-            builder.add_meta_graph_and_variables(session, [tf.compat.v1.saved_model.tag_constants.SERVING],
-                                                 signature_def_map={"serving_default": signature})
-            builder.save()
+
+            def save_model(path):
+                builder = tf.compat.v1.saved_model.Builder(path)
+                builder.add_meta_graph_and_variables(session, [tf.compat.v1.saved_model.tag_constants.SERVING],
+                                                     signature_def_map={"serving_default": signature})
+                builder.save()
+
+            # An earlier export is replaced only by a complete one.
+            saved_model_dir = run_safety.replace_folder(os.path.join(args.output_dir, "saved_model"), save_model)
             progress.update(2)
             frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                 session, graph.as_graph_def(), [OUTPUT_NAME])
         frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, [OUTPUT_NAME])
     frozen_path = os.path.join(args.output_dir, "frozen_graph.pb")
-    with open(frozen_path, "wb") as handle:
-        handle.write(frozen.SerializeToString())
+    run_safety.write_whole(frozen_path, frozen.SerializeToString())
     progress.update(3)
     print(f"exported {prefix}: {saved_model_dir} and {frozen_path} (input {INPUT_NAME}, output {OUTPUT_NAME})")
     return 0

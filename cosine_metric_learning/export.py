@@ -9,6 +9,7 @@ import tensorflow as tf
 import checkpoints
 import device_config
 import run_report
+import run_safety
 from evaluation import Encoder
 from nets.deep_sort import network_definition as net_def
 
@@ -63,7 +64,6 @@ def freeze(checkpoint, target):
                 sess, sess.graph.as_graph_def(), ["features"])
     frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, ["features"])
     progress.update(2)
-    with open(target, "wb") as handle:
-        handle.write(frozen.SerializeToString())
+    run_safety.write_whole(target, frozen.SerializeToString())  # deep_sort never reads half a graph
     progress.update(3)
     print(f"wrote {target}: input images uint8 [None, 128, 64, 3] BGR, output features float32 [None, 128]")

@@ -4,6 +4,7 @@ TensorBoard scalars, progress lines, resume, warm start, the NaN/overflow check,
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 
@@ -120,10 +121,18 @@ def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path, monkeypa
 
 
 def test_export_saved_model_and_frozen_graph(trained, tmp_path):
+    """Over an earlier export, and what a killed one left beside it: each replaced whole, nothing left."""
     ckpt_dir, _ = trained
+    (tmp_path / "saved_model").mkdir()
+    (tmp_path / "saved_model" / "earlier").write_text("x")
+    (tmp_path / "saved_model.partial").mkdir()
+    (tmp_path / "frozen_graph.pb").write_bytes(b"earlier")
+    (tmp_path / "frozen_graph.pb.partial").write_bytes(b"cut short")
     status, _, stderr = call(export_inference_graph, f"--checkpoint_path={ckpt_dir}", f"--output_dir={tmp_path}",
                              "--num_classes=11", "--image_size=32", "--moving_average_decay=0.9999")
     assert status == 0, stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["frozen_graph.pb", "saved_model"]
+    assert not (tmp_path / "saved_model" / "earlier").exists()
     images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString((tmp_path / "frozen_graph.pb").read_bytes())

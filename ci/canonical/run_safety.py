@@ -6,6 +6,8 @@ read checkpoints, so that an entry script can parse its flags and take its lock 
 
 - RunSafetyError: a one-line reason the run cannot go on (the entry script prints `[Error] <reason>`, exit 1).
 - writable_folder(path, flag): creates the folder and proves a file can be written in it.
+- write_whole(path, data) / replace_folder(folder, build): an export (frozen graph, SavedModel) replaces the
+  earlier one only once it is complete, so a kill mid-export leaves the earlier one whole.
 - FolderLock(folder): one run per output folder, an flock held until the process ends, even by SIGKILL; its
   holder removes what a save cut short by a kill left in a checkpoint folder (remove_unfinished_saves).
 - numbered_checkpoints / resume_point: the newest checkpoint that loads, damaged ones skipped with a reason.
@@ -32,6 +34,7 @@ LOCK_NAME = ".run.lock"
 # saver's <prefix>-<n>_temp/ shard folder (older builds: <prefix>-<n>_temp_<uuid hex>).
 UNFINISHED_FILE = re.compile(r"\.tempstate\d+$|^checkpoint\.tmp[0-9a-f]{32}$|\.meta\.tmp[0-9a-f]{32}$")
 UNFINISHED_FOLDER = re.compile(r"-\d+_temp(_[0-9a-f]{32})?$")
+PARTIAL, EARLIER = ".partial", ".earlier"  # write_whole / replace_folder: the new one being written, the old one
 
 
 class RunSafetyError(Exception):
@@ -67,6 +70,31 @@ def writable_folder(path, flag):
     except OSError as err:
         raise RunSafetyError(f"{flag}={path}: cannot write there: {err.strerror or err}") from None
     return path
+
+
+def write_whole(path, data):
+    """Writes bytes to path through <path>.partial, renamed over path when complete: a process killed while
+    writing leaves the earlier file as it was (and a .partial that the next write replaces)."""
+    with open(path + PARTIAL, "wb") as handle:
+        handle.write(data)
+    os.replace(path + PARTIAL, path)
+
+
+def replace_folder(folder, build):
+    """Calls build(path) to write a new folder beside `folder` (<folder>.partial), then puts it in folder's
+    place: a kill or an error while building leaves the earlier folder whole. The swap is two renames; a kill
+    between them leaves the earlier folder at <folder>.earlier, which the next call puts back first."""
+    partial, earlier = folder + PARTIAL, folder + EARLIER
+    if not os.path.exists(folder) and os.path.isdir(earlier):
+        os.replace(earlier, folder)
+    for leftover in (partial, earlier):
+        shutil.rmtree(leftover, ignore_errors=True)
+    build(partial)
+    if os.path.exists(folder):
+        os.replace(folder, earlier)
+    os.replace(partial, folder)
+    shutil.rmtree(earlier, ignore_errors=True)
+    return folder
 
 
 def _pid_alive(pid):

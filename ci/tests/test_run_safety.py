@@ -84,6 +84,43 @@ def test_the_lock_holder_removes_what_a_killed_save_left_and_nothing_else(tmp_pa
     assert rs.resume_point(str(run)) == str(run / "model-1")
 
 
+def test_write_whole_replaces_a_file_only_with_a_complete_one(tmp_path, monkeypatch):
+    target = tmp_path / "model.pb"
+    target.write_bytes(b"earlier graph")
+    with monkeypatch.context() as patch:  # killed after writing, before the rename
+        patch.setattr(rs.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            rs.write_whole(str(target), b"new graph")
+    assert target.read_bytes() == b"earlier graph" and (tmp_path / "model.pb.partial").is_file()
+    rs.write_whole(str(target), b"new graph")
+    assert target.read_bytes() == b"new graph" and sorted(os.listdir(tmp_path)) == ["model.pb"]
+
+
+def test_replace_folder_keeps_the_earlier_folder_until_the_new_one_is_complete(tmp_path):
+    folder = tmp_path / "saved_model"
+
+    def build(text, fail=False):
+        def write(path):
+            os.makedirs(path)
+            (tmp_path / os.path.basename(path) / "saved_model.pb").write_text(text)
+            if fail:
+                raise OSError("disk full")
+        return write
+
+    assert rs.replace_folder(str(folder), build("one")) == str(folder)
+    with pytest.raises(OSError):
+        rs.replace_folder(str(folder), build("two", fail=True))
+    assert (folder / "saved_model.pb").read_text() == "one"
+    rs.replace_folder(str(folder), build("three"))
+    assert (folder / "saved_model.pb").read_text() == "three" and os.listdir(tmp_path) == ["saved_model"]
+    # Killed between the two renames: the earlier folder waits at .earlier; the next call puts it back before
+    # it builds, so a failing build still leaves it in place.
+    os.replace(folder, str(folder) + ".earlier")
+    with pytest.raises(OSError):
+        rs.replace_folder(str(folder), build("four", fail=True))
+    assert (folder / "saved_model.pb").read_text() == "three"
+
+
 def test_resume_point_skips_a_damaged_newest_checkpoint_and_says_why(tmp_path):
     save_checkpoints(str(tmp_path), [10, 20, 30])
     data = next(tmp_path.glob("model-30.data-*"))
