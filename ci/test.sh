@@ -3,7 +3,7 @@
 # train.py and model.py, so one process per model keeps them apart; a long test file may get a process of its
 # own, ORDER below), and ci/tests. The last line totals all of them; exits non-zero if anything fails.
 #
-#   bash ci/test.sh                  every test, both tiers (what CI runs; 8.5-16 min on 2 cores, by machine)
+#   bash ci/test.sh                  every test, both tiers (what CI runs; 8.5-17.5 min on 2 cores, by machine)
 #   bash ci/test.sh --quick          the quick tier only: tests not marked `slow` (in-process, small data)
 #   bash ci/test.sh --only LeNet     the suites whose folder name contains LeNet (`--only ci`: ci/tests)
 #   bash ci/test.sh -- -k resume     anything after -- goes to every pytest
