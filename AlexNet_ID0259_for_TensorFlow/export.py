@@ -43,15 +43,17 @@ def export(net, output_dir, progress):
 
     import classifier
     saved_model, frozen = os.path.join(output_dir, SAVED_MODEL), os.path.join(output_dir, FROZEN)
-    partial = f"{saved_model}.tmp-{os.getpid()}"  # renamed when complete: a killed export leaves no half model
     signature = tf.compat.v1.saved_model.signature_def_utils.predict_signature_def(
         inputs={classifier.INPUT: net.images},
         outputs={classifier.PROBABILITIES: net.probabilities, classifier.CLASSES: net.classes})
-    builder = tf.compat.v1.saved_model.Builder(partial)
-    builder.add_meta_graph_and_variables(net.sess, [tf.compat.v1.saved_model.tag_constants.SERVING],
-                                         signature_def_map={"serving_default": signature})
-    builder.save()
-    os.replace(partial, saved_model)
+
+    def save_model(path):
+        builder = tf.compat.v1.saved_model.Builder(path)
+        builder.add_meta_graph_and_variables(net.sess, [tf.compat.v1.saved_model.tag_constants.SERVING],
+                                             signature_def_map={"serving_default": signature})
+        builder.save()
+
+    run_safety.replace_folder(saved_model, save_model)  # a killed export leaves no half model
     progress.update(2)
     graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
         net.sess, net.sess.graph.as_graph_def(), [classifier.PROBABILITIES, classifier.CLASSES])
