@@ -73,10 +73,14 @@ def writable_folder(path, flag):
 
 
 def write_whole(path, data):
-    """Writes bytes to path through <path>.partial, renamed over path when complete: a process killed while
-    writing leaves the earlier file as it was (and a .partial that the next write replaces)."""
+    """Writes data (bytes, or a function that writes to a binary file) to path through <path>.partial, renamed
+    over path when complete: a process killed while writing leaves the earlier file as it was (and a .partial
+    that the next write replaces)."""
     with open(path + PARTIAL, "wb") as handle:
-        handle.write(data)
+        if callable(data):
+            data(handle)
+        else:
+            handle.write(data)
     os.replace(path + PARTIAL, path)
 
 

@@ -16,7 +16,9 @@ from nets.deep_sort import network_definition as net_def
 
 def save_features(path, features):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    scipy.io.savemat(path, {"features": np.asarray(features, np.float32)})
+    # Streamed to the file (MARS: ~350 MB of features); the MATLAB kit never reads a file cut short.
+    matrix = {"features": np.asarray(features, np.float32)}
+    run_safety.write_whole(path, lambda handle: scipy.io.savemat(handle, matrix))
     print(f"wrote {path}: features {features.shape[0]}x{features.shape[1]}")
 
 

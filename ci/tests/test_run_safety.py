@@ -94,6 +94,8 @@ def test_write_whole_replaces_a_file_only_with_a_complete_one(tmp_path, monkeypa
     assert target.read_bytes() == b"earlier graph" and (tmp_path / "model.pb.partial").is_file()
     rs.write_whole(str(target), b"new graph")
     assert target.read_bytes() == b"new graph" and sorted(os.listdir(tmp_path)) == ["model.pb"]
+    rs.write_whole(str(target), lambda handle: handle.write(b"streamed"))  # a writer instead of bytes
+    assert target.read_bytes() == b"streamed" and sorted(os.listdir(tmp_path)) == ["model.pb"]
 
 
 def test_replace_folder_keeps_the_earlier_folder_until_the_new_one_is_complete(tmp_path):
