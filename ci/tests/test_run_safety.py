@@ -85,10 +85,13 @@ def test_the_lock_holder_removes_what_a_killed_save_left_and_nothing_else(tmp_pa
 
 
 def test_write_whole_replaces_a_file_only_with_a_complete_one(tmp_path, monkeypatch):
+    def killed(*_):
+        raise KeyboardInterrupt
+
     target = tmp_path / "model.pb"
     target.write_bytes(b"earlier graph")
     with monkeypatch.context() as patch:  # killed after writing, before the rename
-        patch.setattr(rs.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        patch.setattr(rs.os, "replace", killed)
         with pytest.raises(KeyboardInterrupt):
             rs.write_whole(str(target), b"new graph")
     assert target.read_bytes() == b"earlier graph" and (tmp_path / "model.pb.partial").is_file()
@@ -104,7 +107,8 @@ def test_replace_folder_keeps_the_earlier_folder_until_the_new_one_is_complete(t
     def build(text, fail=False):
         def write(path):
             os.makedirs(path)
-            (tmp_path / os.path.basename(path) / "saved_model.pb").write_text(text)
+            with open(os.path.join(path, "saved_model.pb"), "w") as handle:
+                handle.write(text)
             if fail:
                 raise OSError("disk full")
         return write
