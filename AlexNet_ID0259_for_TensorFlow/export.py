@@ -70,10 +70,6 @@ def main(argv):
     progress = run_report.Progress(3, unit="stage")  # each one takes seconds: 230 MB of weights
     progress.update(0)
     try:
-        for name in (SAVED_MODEL, FROZEN):
-            if os.path.exists(os.path.join(args.output_dir, name)):
-                raise run_safety.RunSafetyError(f"--output_dir={args.output_dir} already holds {name}; remove it "
-                                                "or choose another --output_dir")
         run_safety.writable_folder(args.output_dir, "--output_dir")
         net = classifier.load(args.checkpoint_path, args.pixels)
     except run_safety.RunSafetyError as err:

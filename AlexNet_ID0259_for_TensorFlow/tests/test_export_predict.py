@@ -79,9 +79,13 @@ def test_saved_model_and_frozen_graph_give_the_training_graphs_probabilities(tra
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     np.testing.assert_allclose(alone, probabilities[:len(photos[0])], atol=1e-6)
 
-    assert export.main([f"--checkpoint_path={run_folder}", f"--output_dir={tmp_path}"]) == 1  # never overwrites
-    assert capsys.readouterr().err == f"[Error] --output_dir={tmp_path} already holds saved_model; remove it or " \
-                                      "choose another --output_dir\n"
+    # Exporting again replaces the earlier export whole (an earlier, different one stands in for it here).
+    (tmp_path / export.FROZEN).write_bytes(b"an earlier export")
+    (tmp_path / export.SAVED_MODEL / "earlier.txt").write_text("an earlier export")
+    assert export.main([f"--checkpoint_path={run_folder}", f"--output_dir={tmp_path}"]) == 0
+    assert (tmp_path / export.FROZEN).stat().st_size == len(frozen.SerializeToString())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [export.FROZEN, export.SAVED_MODEL]
+    assert not (tmp_path / export.SAVED_MODEL / "earlier.txt").exists()
 
 
 def test_predict_reports_the_runs_held_out_accuracy_and_skips_unreadable_photos(trained, tmp_path, capsys,
