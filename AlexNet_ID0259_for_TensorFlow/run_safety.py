@@ -30,9 +30,10 @@ import fcntl
 MAX_MESSAGE = 300
 LOCK_NAME = ".run.lock"
 # What TensorFlow writes while a save is in progress and renames or deletes when the save ends: the tensor
-# bundle's <file>.tempstate<n>, the state file's and the meta graph's <file>.tmp<uuid hex>, and the TF2
-# saver's <prefix>-<n>_temp/ shard folder (older builds: <prefix>-<n>_temp_<uuid hex>).
-UNFINISHED_FILE = re.compile(r"\.tempstate\d+$|^checkpoint\.tmp[0-9a-f]{32}$|\.meta\.tmp[0-9a-f]{32}$")
+# bundle's <file>.tempstate<n>, the <file>.tmp<uuid hex> of its atomic writes (the state file, the meta graph,
+# tf.io.write_graph's graph.pbtxt), and the TF2 saver's <prefix>-<n>_temp/ shard folder (older builds:
+# <prefix>-<n>_temp_<uuid hex>).
+UNFINISHED_FILE = re.compile(r"\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
 UNFINISHED_FOLDER = re.compile(r"-\d+_temp(_[0-9a-f]{32})?$")
 PARTIAL, EARLIER = ".partial", ".earlier"  # write_whole / replace_folder: the new one being written, the old one
 

@@ -15,6 +15,11 @@ Per model (settings: ci/smoke.toml, then ci/faults.toml), on the smoke datasets 
              unfinished save files the kills left.
   NaN        a fresh run with a huge learning rate: exit 1, one [Error] line saying `is nan`/`is inf`, no
              Traceback, no checkpoint newer than the last finite step.
+  exports    the export users run after training (`export` in ci/faults.toml: a frozen graph, a SavedModel),
+             from the finished run: once whole, then SIGKILLed at seeded moments, some the instant it starts
+             writing (a `<name>.partial` appears or an output changes); after each kill every output must be
+             whole (or wait whole at `<name>.earlier`, the moment between a folder swap's two renames), and a
+             last export must end with exit 0, whole outputs and nothing left beside them.
   bad inputs no --data_path, a missing / empty / another model's data folder, a bad flag value, a cut data
              file, a second launcher on the device in use: each must exit non-zero with exactly one
              `[Error]` line and no Traceback, and leave the finished run's files in output/5 (or output/5.prev).
@@ -49,7 +54,9 @@ TEMP_NAME = re.compile(r"_temp|\.tmp|tempstate")
 CHECKPOINT_INDEX = re.compile(r"-(\d+)\.index$")
 KILL_SIGNALED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 COLUMNS = ("model", "kills survived", "in a save", "runs lost", "moved resume", "SIGTERM", "NaN",
-           "bad inputs handled", "seconds")
+           "bad inputs handled", "export kills", "seconds")
+# Beside an export while run_safety.write_whole / replace_folder write it: the new one, the earlier one.
+PARTIAL, EARLIER = ".partial", ".earlier"
 MOVED_DEVICE, NAN_DEVICE = "5", "6"
 POLL = 0.002  # seconds between looks at the output folder while waiting for a save to start
 
@@ -162,6 +169,56 @@ def saving_now(folder):
     return next(save_files(folder), None) is not None
 
 
+def export_files(path):
+    """{relative path: size} of an export: a file, or every file of a folder ({} when there is none)."""
+    if os.path.isfile(path):
+        return {os.path.basename(path): os.path.getsize(path)}
+    files = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            files[os.path.relpath(os.path.join(root, name), path)] = os.path.getsize(os.path.join(root, name))
+    return files
+
+
+# A serialised graph's size varies by a few bytes from one export of the same checkpoint to the next (function
+# names carry a per-process counter, fingerprints are varints); a file cut by a kill lacks a whole write.
+PROTO_SLACK = 64
+
+
+def same_export(found, whole):
+    """Whether found ({relative path: size}) is the whole export: the same files, each of the same size, a
+    serialised graph (*.pb) within PROTO_SLACK bytes of it."""
+    return found.keys() == whole.keys() and all(
+        abs(size - whole[name]) <= (PROTO_SLACK if name.endswith(".pb") else 0) for name, size in found.items())
+
+
+def half_exports(outputs, whole):
+    """Why the exports at outputs are not whole after a kill (empty: they are). whole: {output: export_files of
+    a complete export}. Sizes, not bytes, are compared: a frozen graph's serialisation order varies from one
+    export to the next. An output missing while <output>.earlier holds a whole one is the window between
+    replace_folder's two renames, which the next export heals."""
+    why = []
+    for path in outputs:
+        found = export_files(path)
+        if same_export(found, whole[path]):
+            continue
+        if not found and same_export(export_files(path + EARLIER), whole[path]):
+            continue
+        why.append(f"{os.path.basename(path)}: " + (
+            "missing" if not found else f"{len(found)} file(s), {sum(found.values())} bytes, whole: "
+            f"{len(whole[path])} file(s), {sum(whole[path].values())} bytes"))
+    return why
+
+
+def export_leftovers(outputs):
+    return [os.path.basename(path + end) for path in outputs for end in (PARTIAL, EARLIER)
+            if os.path.exists(path + end)]
+
+
+def export_text(result):
+    return f"{result['done']} ok, {result['inside_write']} in a write" if result["ok"] else "FAIL"
+
+
 def ok_text(value):
     return "-" if value is None else ("ok" if value is True else "FAIL")
 
@@ -172,7 +229,7 @@ def row_cells(result):
     return [result["model"], f"{kills['survived']}/{kills['done']}", str(kills["inside_save"]),
             str(kills["lost"]), ok_text(result["moved"]["ok"]), ok_text(result["sigterm"]["ok"]),
             ok_text(result["nan"]["ok"]), f"{sum(not v for v in bad.values())}/{len(bad)}",
-            f"{result['seconds']:.0f}"]
+            export_text(result["exports"]), f"{result['seconds']:.0f}"]
 
 
 def format_table(rows):
@@ -197,7 +254,7 @@ def failures(result):
     kills = result["kills"]
     if kills["lost"] or kills["survived"] < kills["done"]:
         why.append(f"kills: {kills['note'] or 'lost runs'}")
-    for check in ("moved", "sigterm", "nan"):
+    for check in ("moved", "sigterm", "nan", "exports"):
         if result[check]["ok"] is not True:
             why.append(f"{check}: {result[check]['note']}")
     why += [f"bad input {name}: {reason}" for name, reason in result["bad_inputs"].items() if reason]
@@ -223,20 +280,22 @@ class Launch:
 
     count = 0
 
-    def __init__(self, harness, args, device, resume, data_path=True):
+    def __init__(self, harness, args, device, resume, data_path=True, command=None, cwd=None):
+        """The model's launcher with args, or another command (an export script: no training log to read)."""
         Launch.count += 1
         self.h = harness
         self.name = f"{Launch.count:02d}"
         self.console_path = os.path.join(harness.scratch, f"console-{self.name}.txt")
-        command = ["bash", harness.launcher] + ([f"--data_path={harness.data}"] if data_path else [])
-        command += harness.args + list(args) + (["--resume=True"] if resume else [])
+        self.log = None if command else os.path.join(harness.output, device, f"train_{device}.log")
+        if not command:
+            command = ["bash", harness.launcher] + ([f"--data_path={harness.data}"] if data_path else [])
+            command += harness.args + list(args) + (["--resume=True"] if resume else [])
         env = dict(harness.env, ASCEND_DEVICE_ID=device)
-        self.log = os.path.join(harness.output, device, f"train_{device}.log")
-        self.offset = os.path.getsize(self.log) if resume and os.path.isfile(self.log) else 0
+        self.offset = os.path.getsize(self.log) if resume and self.log and os.path.isfile(self.log) else 0
         self.buffer = ""
         self.steps = []  # (global step, loss text, seconds since launch)
         with open(self.console_path, "w") as console:
-            self.proc = subprocess.Popen(command, cwd=harness.test_dir, env=env, stdout=console,
+            self.proc = subprocess.Popen(command, cwd=cwd or harness.test_dir, env=env, stdout=console,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         self.start = time.time()
 
@@ -244,6 +303,8 @@ class Launch:
         return time.time() - self.start
 
     def read_steps(self):
+        if not self.log:
+            return self.steps
         try:
             with open(self.log, errors="replace") as handle:
                 handle.seek(self.offset)
@@ -571,12 +632,79 @@ class ModelHarness:
             result["bad_inputs"][name] = why
             self.note(f"bad input {name}: {why or 'handled'} ({launch.error()[:110]})")
 
+    # -- check 6: kills during an export -------------------------------------------------------------------
+    def export_launch(self, fields):
+        """The model's export from the finished run in output/<MOVED_DEVICE>. "resume": the one a training run
+        writes at its end (a --resume=True with nothing left to train evaluates and exports again)."""
+        if self.cfg["export"] == "resume":
+            return Launch(self, [], MOVED_DEVICE, resume=True)
+        command = [arg.format(**fields) for arg in self.cfg["export"]]
+        return Launch(self, [], MOVED_DEVICE, resume=False, command=command, cwd=fields["out"])
+
+    def export_kill(self, fields, outputs, kind, fraction, duration):
+        """One export, killed as planned: kind "save" the instant it starts writing one of the outputs (picked by
+        fraction: its <name>.partial or the output itself changes, so that one written in place is caught cut),
+        "time" at fraction of duration. Returns (the output it was writing or '', the launch)."""
+        # The .partial an earlier kill left is there from the start: a change of it is what counts.
+        before = {path: (export_files(path), export_files(path + PARTIAL)) for path in outputs}
+
+        def writing(path):
+            return (export_files(path), export_files(path + PARTIAL)) != before[path]
+        launch = self.export_launch(fields)
+        if kind == "save":
+            target = outputs[int(fraction * len(outputs))]
+            while launch.running() and launch.elapsed() < 2 * duration and not writing(target):
+                time.sleep(POLL)
+        else:
+            launch.wait_for(lambda: launch.elapsed() >= fraction * duration, fraction * duration + 1)
+        inside = next((path for path in outputs if writing(path)), "") if launch.running() else ""
+        launch.kill()
+        return inside, launch
+
+    def export_kills(self):
+        fields = {"model": os.path.dirname(self.test_dir), "run": os.path.join(self.output, MOVED_DEVICE),
+                  "out": os.path.join(self.scratch, "export")}
+        os.makedirs(fields["out"], exist_ok=True)
+        outputs = [path.format(**fields) for path in self.cfg["export_outputs"]]
+        result = {"ok": False, "done": 0, "inside_write": 0, "note": "", "log": []}
+        launch = self.export_launch(fields)
+        code = launch.wait(600)
+        whole = {path: export_files(path) for path in outputs}
+        if code != 0 or not all(whole.values()):
+            result["note"] = f"the first export failed (exit {code}: {launch.error()}) or wrote nothing"
+            return result
+        duration = launch.elapsed()
+        self.note(f"export: {duration:.1f} s, {sum(len(files) for files in whole.values())} file(s)")
+        problems = []
+        plan = kill_plan(self.seed, f"{self.model} export", max(self.kills // 2, 1) + 1, save_share=0.6)
+        for kind, fraction in plan:
+            inside, launch = self.export_kill(fields, outputs, kind, fraction, duration)
+            code = launch.proc.returncode
+            if code not in KILL_SIGNALED and code != 0:
+                problems.append(f"an export failed (exit {code}): {launch.error()}")
+            moment = f"writing {os.path.basename(inside)}" if inside else f"{launch.elapsed():.1f} s in"
+            half = half_exports(outputs, whole)
+            problems += [f"killed {moment}: {why}" for why in half]
+            result["log"].append({"kind": kind, "killed": moment, "exit": code, "half": half})
+            result["done"] += 1
+            result["inside_write"] += int(bool(inside))
+        launch = self.export_launch(fields)
+        code = launch.wait(600)
+        if code != 0:
+            problems.append(f"the last export exited {code}: {launch.error()}")
+        problems += [f"after the last export: {why}" for why in half_exports(outputs, whole)]
+        left = export_leftovers(outputs)
+        if left:
+            problems.append(f"left beside the export: {', '.join(left)}")
+        result.update(ok=not problems, note="; ".join(dict.fromkeys(problems)))
+        return result
+
     # -- all of it ---------------------------------------------------------------------------------------
     def run(self):
         start = time.time()
         result = {"model": self.model, "launcher": self.launcher, "moved": {"ok": None, "note": ""},
                   "sigterm": {"ok": None, "note": ""}, "nan": {"ok": None, "note": ""}, "bad_inputs": {},
-                  "end": []}
+                  "end": [], "exports": {"ok": None, "note": ""}}
         shutil.rmtree(self.scratch, ignore_errors=True)
         os.makedirs(self.scratch)
         result["kills"], usable = self.kill_loop()
@@ -592,6 +720,8 @@ class ModelHarness:
         else:
             result["kills"]["survived"] = result["kills"]["done"] - result["kills"]["lost"]
         self.note(f"end of the run: {'; '.join(result['end']) or 'ok'}")
+        result["exports"] = self.export_kills()
+        self.note(f"export kills: {export_text(result['exports'])} {result['exports']['note']}")
         self.bad_inputs(result)
         result["nan"] = self.nan_check()
         self.note(f"NaN: {ok_text(result['nan']['ok'])} {result['nan']['note']} ({result['nan']['error'][:110]})")

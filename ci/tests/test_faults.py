@@ -30,6 +30,18 @@ def test_every_configured_step_line_matches_its_contract_example():
         assert [s for s, _ in parsed] == [step], model
 
 
+def test_every_model_names_an_export_script_it_has():
+    with open(os.path.join(REPO, "ci", "faults.toml"), "rb") as handle:
+        config = tomllib.load(handle)
+    for model, cfg in config.items():
+        outputs = cfg["export_outputs"]
+        assert outputs and all(path.startswith(("{out}/", "{run}/")) for path in outputs), model
+        if cfg["export"] == "resume":
+            continue
+        script = cfg["export"][1].format(model=os.path.join(REPO, model))
+        assert os.path.isfile(script), (model, script)
+
+
 def test_gaps_are_found_and_repeats_after_a_resume_are_fine():
     assert faults.missing_steps([1, 2, 3, 2, 3, 4, 5], 5) == []
     gaps = faults.missing_steps([1, 2, 5, 6, 9], 10)
@@ -88,24 +100,60 @@ def test_saves_in_progress_are_recognised(tmp_path):
         "model.ckpt-300.index.tempstate12", "model.ckpt-400_temp")]
 
 
-def result(model, lost=0, nan=True, bad=""):
+def test_a_cut_or_missing_export_is_half_and_the_folder_swap_window_is_not(tmp_path):
+    frozen, saved = str(tmp_path / "frozen.pb"), str(tmp_path / "saved_model")
+    (tmp_path / "frozen.pb").write_bytes(b"g" * 1000)
+    (tmp_path / "saved_model" / "variables").mkdir(parents=True)
+    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"m" * 400)
+    (tmp_path / "saved_model" / "variables" / "variables.index").write_bytes(b"v" * 30)
+    whole = {frozen: faults.export_files(frozen), saved: faults.export_files(saved)}
+    assert whole[frozen] == {"frozen.pb": 1000}
+    assert whole[saved] == {"saved_model.pb": 400, os.path.join("variables", "variables.index"): 30}
+    assert faults.half_exports([frozen, saved], whole) == []
+    # Another export of the same checkpoint: other bytes (serialisation order), the same sizes.
+    (tmp_path / "frozen.pb").write_bytes(b"h" * 1000)
+    assert faults.half_exports([frozen, saved], whole) == []
+    # A graph a byte longer (a function counter with one more digit) is whole; any other file must match.
+    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"m" * 401)
+    assert faults.half_exports([frozen, saved], whole) == []
+    (tmp_path / "saved_model" / "variables" / "variables.index").write_bytes(b"v" * 31)
+    assert faults.half_exports([saved], whole) == [
+        "saved_model: 2 file(s), 432 bytes, whole: 2 file(s), 430 bytes"]
+    (tmp_path / "saved_model" / "variables" / "variables.index").write_bytes(b"v" * 30)
+    # Between replace_folder's two renames: the earlier folder waits at .earlier.
+    os.rename(saved, saved + ".earlier")
+    (tmp_path / "frozen.pb.partial").write_bytes(b"g")
+    assert faults.half_exports([frozen, saved], whole) == []
+    assert faults.export_leftovers([frozen, saved]) == ["frozen.pb.partial", "saved_model.earlier"]
+    (tmp_path / "saved_model.earlier" / "saved_model.pb").write_bytes(b"m" * 200)
+    assert faults.half_exports([frozen, saved], whole) == ["saved_model: missing"]
+    for size in (500, 0):  # written in place and cut by the kill: half a graph, or truncated before any write
+        (tmp_path / "frozen.pb").write_bytes(b"g" * size)
+        assert faults.half_exports([frozen], whole) == [
+            f"frozen.pb: 1 file(s), {size} bytes, whole: 1 file(s), 1000 bytes"]
+
+
+def result(model, lost=0, nan=True, bad="", exports=True):
     return {"model": model, "seconds": 61.4,
             "kills": {"done": 10, "survived": 10 - lost, "inside_save": 3, "lost": lost, "note": "x" if lost else ""},
             "moved": {"ok": True, "note": ""}, "sigterm": {"ok": True, "note": ""},
             "nan": {"ok": nan, "note": "" if nan else "0 [Error] lines"},
-            "bad_inputs": {"no --data_path": "", "empty folder": bad}}
+            "bad_inputs": {"no --data_path": "", "empty folder": bad},
+            "exports": {"ok": exports, "done": 5, "inside_write": 2, "note": "" if exports else "frozen.pb: missing"}}
 
 
 def test_rows_table_and_failures():
-    clean, broken = result("LeNet"), result("AlexNet", lost=1, nan=False, bad="a Traceback on the console")
+    clean = result("LeNet")
+    broken = result("AlexNet", lost=1, nan=False, bad="a Traceback on the console", exports=False)
     rows = [faults.row_cells(clean), faults.row_cells(broken)]
-    assert rows[0] == ["LeNet", "10/10", "3", "0", "ok", "ok", "ok", "2/2", "61"]
-    assert rows[1][1:8] == ["9/10", "3", "1", "ok", "ok", "FAIL", "1/2"]
+    assert rows[0] == ["LeNet", "10/10", "3", "0", "ok", "ok", "ok", "2/2", "5 ok, 2 in a write", "61"]
+    assert rows[1][1:9] == ["9/10", "3", "1", "ok", "ok", "FAIL", "1/2", "FAIL"]
     table = faults.format_table(rows).splitlines()
     assert table[0].startswith("model ") and "bad inputs handled" in table[0]
     assert len(table) == 4 and set(table[1]) <= {"-", "+", " "}
     assert faults.failures(clean) == []
-    assert faults.failures(broken) == ["kills: x", "nan: 0 [Error] lines", "bad input empty folder: a Traceback on the console"]
+    assert faults.failures(broken) == ["kills: x", "nan: 0 [Error] lines", "exports: frozen.pb: missing",
+                                       "bad input empty folder: a Traceback on the console"]
     md = faults.markdown(rows, {"date": "2026-12-01 10:00", "cpu": "AMD EPYC", "seed": 12, "kills": 10, "seconds": 300})
     assert "AMD EPYC" in md and "seed 12" in md and "| LeNet | 10/10 |" in md
     assert md.splitlines()[5].count("---") == len(faults.COLUMNS)

@@ -56,14 +56,16 @@ def test_a_second_lock_on_the_folder_names_the_holder_and_a_dead_holder_is_taken
 
 def test_the_lock_holder_removes_what_a_killed_save_left_and_nothing_else(tmp_path):
     """The names are those a SIGKILL during a save left on TF 2.21: tf.compat.v1's Saver (the bundle's
-    .tempstate, the meta graph's and the state file's .tmp<uuid>) and tf.train.CheckpointManager (a _temp
-    folder); the checkpoints, the state file and a user's own files stay."""
+    .tempstate, the meta graph's and the state file's .tmp<uuid>), tf.io.write_graph (.tmp<uuid>) and
+    tf.train.CheckpointManager (a _temp folder); the checkpoints, the state file and a user's own files stay."""
     run = tmp_path / "run"
     save_checkpoints(str(run), [1])
     leftovers = ["model-2.data-00000-of-00001.tempstate17355720193550928440",
                  "model-2.index.tempstate9912", f"model-2.meta.tmp{'0a' * 16}", f"checkpoint.tmp{'f3' * 16}"]
     for name in leftovers:
         (run / name).write_bytes(b"x" * 300_000)
+    leftovers.append(f"graph.pbtxt.tmp{'5c' * 16}")  # LeNet's tf.io.write_graph, killed mid-write
+    (run / leftovers[-1]).write_bytes(b"x" * 2_000)
     (run / "ckpt-3_temp").mkdir()
     (run / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate151369").write_bytes(b"x" * 500)
     kept = sorted(p.name for p in run.iterdir() if p.name not in leftovers and p.name != "ckpt-3_temp")
@@ -79,7 +81,7 @@ def test_the_lock_holder_removes_what_a_killed_save_left_and_nothing_else(tmp_pa
         assert lock.remove_unfinished_saves(str(run), notices.append) == []
     assert sorted(removed) == sorted(leftovers + ["ckpt-3_temp"])
     assert sorted(p.name for p in run.iterdir()) == sorted(kept + ["notes.tmp", "model_temp"])
-    assert len(notices) == 1 and notices[0].startswith("[Warning] removed 5 partial file(s) of a checkpoint "
+    assert len(notices) == 1 and notices[0].startswith("[Warning] removed 6 partial file(s) of a checkpoint "
                                                         f"save cut short (1.2 MB) from {run}: checkpoint.tmp")
     assert rs.resume_point(str(run)) == str(run / "model-1")
 
