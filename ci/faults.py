@@ -46,6 +46,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from ci import contract  # noqa: E402
+from ci.canonical.run_safety import EARLIER, PARTIAL  # noqa: E402  (what write_whole / replace_folder leave)
 from ci.smoke import ensure_dataset, settings  # noqa: E402
 
 # Names TensorFlow gives a checkpoint while it is being written: the V2 saver's <prefix>_temp/ folder (older
@@ -55,8 +56,6 @@ CHECKPOINT_INDEX = re.compile(r"-(\d+)\.index$")
 KILL_SIGNALED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 COLUMNS = ("model", "kills survived", "in a save", "runs lost", "moved resume", "SIGTERM", "NaN",
            "bad inputs handled", "export kills", "seconds")
-# Beside an export while run_safety.write_whole / replace_folder write it: the new one, the earlier one.
-PARTIAL, EARLIER = ".partial", ".earlier"
 MOVED_DEVICE, NAN_DEVICE = "5", "6"
 POLL = 0.002  # seconds between looks at the output folder while waiting for a save to start
 
@@ -202,7 +201,7 @@ def half_exports(outputs, whole):
         found = export_files(path)
         if same_export(found, whole[path]):
             continue
-        if not found and same_export(export_files(path + EARLIER), whole[path]):
+        if not os.path.exists(path) and same_export(export_files(path + EARLIER), whole[path]):
             continue
         why.append(f"{os.path.basename(path)}: " + (
             "missing" if not found else f"{len(found)} file(s), {sum(found.values())} bytes, whole: "

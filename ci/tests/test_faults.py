@@ -125,6 +125,9 @@ def test_a_cut_or_missing_export_is_half_and_the_folder_swap_window_is_not(tmp_p
     (tmp_path / "frozen.pb.partial").write_bytes(b"g")
     assert faults.half_exports([frozen, saved], whole) == []
     assert faults.export_leftovers([frozen, saved]) == ["frozen.pb.partial", "saved_model.earlier"]
+    os.mkdir(saved)  # an empty folder where the export belongs is no rename window
+    assert faults.half_exports([saved], whole) == ["saved_model: missing"]
+    os.rmdir(saved)
     (tmp_path / "saved_model.earlier" / "saved_model.pb").write_bytes(b"m" * 200)
     assert faults.half_exports([frozen, saved], whole) == ["saved_model: missing"]
     for size in (500, 0):  # written in place and cut by the kill: half a graph, or truncated before any write
