@@ -8,6 +8,8 @@ read checkpoints, so that an entry script can parse its flags and take its lock 
 - writable_folder(path, flag): creates the folder and proves a file can be written in it.
 - write_whole(path, data) / replace_folder(folder, build): an export (frozen graph, SavedModel) replaces the
   earlier one only once it is complete, so a kill mid-export leaves the earlier one whole.
+- no_room(err): a write that found a full disk, a quota or a file size limit, in one line with what makes room.
+  The lock and the exports turn it into RunSafetyError after removing what the failed write left.
 - FolderLock(folder): one run per output folder, an flock held until the process ends, even by SIGKILL; its
   holder removes what a save cut short by a kill left in a checkpoint folder (remove_unfinished_saves).
 - numbered_checkpoints / resume_point: the newest checkpoint that loads, damaged ones skipped with a reason.
@@ -16,6 +18,8 @@ read checkpoints, so that an entry script can parse its flags and take its lock 
 - check_finite: the NaN/Inf guard, `loss is nan at step N; lower --learning_rate`.
 - locate_bad_tfrecord(files): the file and record number of a damaged TFRecord.
 """
+import contextlib
+import errno
 import glob
 import math
 import os
@@ -36,6 +40,11 @@ LOCK_NAME = ".run.lock"
 UNFINISHED_FILE = re.compile(r"\.tempstate\d+$|\.tmp[0-9a-f]{32}$")
 UNFINISHED_FOLDER = re.compile(r"-\d+_temp(_[0-9a-f]{32})?$")
 PARTIAL, EARLIER = ".partial", ".earlier"  # write_whole / replace_folder: the new one being written, the old one
+# A write that found no room, and what makes room. TensorFlow's errors carry it as text: '<file>; <strerror>'.
+NO_ROOM = {errno.ENOSPC: "free space on that disk", errno.EDQUOT: "free space or raise the disk quota",
+           errno.EFBIG: "raise the file size limit (ulimit -f)"}
+NO_ROOM_CODES = {os.strerror(code): code for code in NO_ROOM}
+NO_ROOM_TEXT = re.compile(r"(\S+); (" + "|".join(map(re.escape, NO_ROOM_CODES)) + ")")
 
 
 class RunSafetyError(Exception):
@@ -73,11 +82,46 @@ def writable_folder(path, flag):
     return path
 
 
+def no_room(err, target=None):
+    """'<reason> writing <file>: <what makes room>' when err, or an error it was raised from, is a write that
+    found no room (a full disk, a quota, a file size limit); else None. The file is target when given, else the
+    one the error names, without the temporary suffix of the save that failed."""
+    while err is not None:
+        if isinstance(err, OSError):
+            found = (err.filename, err.errno) if err.errno in NO_ROOM else None
+        else:
+            match = NO_ROOM_TEXT.search(str(err))
+            found = match and (match.group(1), NO_ROOM_CODES[match.group(2)])
+        if found:
+            path, code = found
+            written = target or (UNFINISHED_FILE.sub("", os.fsdecode(path)) if path else "a file")
+            return f"{os.strerror(code)} writing {written}: {NO_ROOM[code]}"
+        err = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
+    return None
+
+
+@contextlib.contextmanager
+def _whole_or_untouched(partial, final):
+    """Around the write of partial, to be renamed to final: a write that found no room removes partial (the room
+    it took is free again) and becomes RunSafetyError, final as it was."""
+    try:
+        yield
+    except Exception as err:
+        room = no_room(err, final)
+        if room is None:
+            raise
+        if os.path.isdir(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+        elif os.path.lexists(partial):
+            os.remove(partial)
+        raise RunSafetyError(f"{room}, and run again; {final} is as it was") from None
+
+
 def write_whole(path, data):
     """Writes data (bytes, or a function that writes to a binary file) to path through <path>.partial, renamed
     over path when complete: a process killed while writing leaves the earlier file as it was (and a .partial
     that the next write replaces)."""
-    with open(path + PARTIAL, "wb") as handle:
+    with _whole_or_untouched(path + PARTIAL, path), open(path + PARTIAL, "wb") as handle:
         if callable(data):
             data(handle)
         else:
@@ -94,7 +138,8 @@ def replace_folder(folder, build):
         os.replace(earlier, folder)
     for leftover in (partial, earlier):
         shutil.rmtree(leftover, ignore_errors=True)
-    build(partial)
+    with _whole_or_untouched(partial, folder):
+        build(partial)
     if os.path.exists(folder):
         os.replace(folder, earlier)
     os.replace(partial, folder)
@@ -116,12 +161,15 @@ class FolderLock:
     """An exclusive lock on <folder>/.run.lock holding 'pid=<pid> host=<host> cmd=<script>'.
 
     flock is released by the kernel when the holder dies, so a lock left by a killed run is free; its stale
-    text is reported once as a notice and replaced.
+    text is reported once as a notice and replaced. A `with` block that ends in a write that found no room
+    (no_room) first removes the failed save's partial files from the folders remove_unfinished_saves swept, then
+    raises RunSafetyError: the room is free again for the run's last lines and for the rerun.
     """
 
     def __init__(self, folder):
         self.path = os.path.join(folder, LOCK_NAME)
         self._fd = None
+        self._swept = []
 
     def acquire(self, notice=None):
         notice = notice or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -152,6 +200,8 @@ class FolderLock:
         locked = os.path.realpath(os.path.dirname(self.path))
         if os.path.commonpath([locked, os.path.realpath(folder)]) != locked:
             raise RuntimeError(f"{folder} is not inside the locked folder {locked}")
+        if folder not in self._swept:
+            self._swept.append(folder)
         if not os.path.isdir(folder):
             return []
         removed, size = [], 0
@@ -182,8 +232,19 @@ class FolderLock:
     def __enter__(self):
         return self.acquire() if self._fd is None else self
 
-    def __exit__(self, *exc):
-        self.release()
+    def __exit__(self, kind, err, trace):
+        room = no_room(err) if err is not None and not isinstance(err, RunSafetyError) else None
+        try:
+            if room:
+                for folder in self._swept:
+                    self.remove_unfinished_saves(folder)
+        finally:
+            self.release()
+        if room and any(numbered_checkpoints(folder) for folder in self._swept):
+            raise RunSafetyError(f"{room}, and run again (a launcher: with --resume=True) to continue from the "
+                                 "last whole checkpoint") from None
+        if room:
+            raise RunSafetyError(f"{room}, and run again (no checkpoint was written yet)") from None
 
 
 def numbered_checkpoints(folder):

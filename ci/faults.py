@@ -23,6 +23,8 @@ Per model (settings: ci/smoke.toml, then ci/faults.toml), on the smoke datasets 
   bad inputs no --data_path, a missing / empty / another model's data folder, a bad flag value, a cut data
              file, a second launcher on the device in use: each must exit non-zero with exactly one
              `[Error]` line and no Traceback, and leave the finished run's files in output/5 (or output/5.prev).
+             No room: a fresh run under a file size limit of half a checkpoint (how a full disk fails, without
+             filling one) must say so in one `[Error]` line and leave nothing of the failed save behind.
 A model's own test/output is parked under ci/work/faults/<model>/ while it runs and put back; what the harness
 left is kept as ci/work/faults/<model>/output. Writes ci/work/faults.json and ci/work/faults.md; exits 1 if a
 run was lost or a check failed.
@@ -34,6 +36,7 @@ import json
 import math
 import os
 import random
+import resource
 import re
 import shutil
 import signal
@@ -56,7 +59,7 @@ CHECKPOINT_INDEX = re.compile(r"-(\d+)\.index$")
 KILL_SIGNALED = (-signal.SIGKILL, 128 + signal.SIGKILL)
 COLUMNS = ("model", "kills survived", "in a save", "runs lost", "moved resume", "SIGTERM", "NaN",
            "bad inputs handled", "export kills", "seconds")
-MOVED_DEVICE, NAN_DEVICE = "5", "6"
+MOVED_DEVICE, NAN_DEVICE, NO_ROOM_DEVICE = "5", "6", "7"
 POLL = 0.002  # seconds between looks at the output folder while waiting for a save to start
 
 
@@ -279,8 +282,9 @@ class Launch:
 
     count = 0
 
-    def __init__(self, harness, args, device, resume, data_path=True, command=None, cwd=None):
-        """The model's launcher with args, or another command (an export script: no training log to read)."""
+    def __init__(self, harness, args, device, resume, data_path=True, command=None, cwd=None, file_limit=None):
+        """The model's launcher with args, or another command (an export script: no training log to read);
+        file_limit: the largest file (bytes) it may write."""
         Launch.count += 1
         self.h = harness
         self.name = f"{Launch.count:02d}"
@@ -295,7 +299,9 @@ class Launch:
         self.steps = []  # (global step, loss text, seconds since launch)
         with open(self.console_path, "w") as console:
             self.proc = subprocess.Popen(command, cwd=cwd or harness.test_dir, env=env, stdout=console,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=file_limit and (
+                                             lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                                        (file_limit, resource.RLIM_INFINITY))))
         self.start = time.time()
 
     def elapsed(self):
@@ -630,6 +636,20 @@ class ModelHarness:
             why = verdict(code, launch.console(), intact)
             result["bad_inputs"][name] = why
             self.note(f"bad input {name}: {why or 'handled'} ({launch.error()[:110]})")
+        result["bad_inputs"]["no room"] = why = self.no_room(before)
+        self.note(f"bad input no room: {why or 'handled'}")
+
+    def no_room(self, finished):
+        """'' when a fresh run whose files may not exceed half the smallest checkpoint data file of the finished
+        run (its snapshot) fails at its first save in one [Error] line that says how to make room, leaving no
+        part of that save."""
+        data = [size for path, size in finished.items() if ".data-00000-of-" in os.path.basename(path)]
+        if not data:
+            return "no checkpoint in the finished run to size the limit by"
+        launch = Launch(self, [], NO_ROOM_DEVICE, resume=False, file_limit=min(data) // 2)
+        why = verdict(launch.wait(self.run_time() * 2), launch.console(), must_say=r"writing .*ulimit -f")
+        left = [os.path.relpath(path, self.output) for path in save_files(os.path.join(self.output, NO_ROOM_DEVICE))]
+        return why or (f"the failed save left {', '.join(left[:3])}" if left else "")
 
     # -- check 6: kills during an export -------------------------------------------------------------------
     def export_launch(self, fields):

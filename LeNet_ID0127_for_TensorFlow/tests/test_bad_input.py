@@ -5,6 +5,7 @@ the real command lines and launchers once each, where a traceback or TensorFlow'
 """
 import gzip
 import os
+import resource
 import shutil
 import struct
 import subprocess
@@ -285,3 +286,24 @@ def test_launcher_relays_an_unwritable_checkpoint_folder_and_keeps_the_run(model
     assert (out / "train_0.log").read_text().startswith("the previous run's log\n")
     assert (out / "ckpt_npu").read_text() == "a file where the checkpoint folder goes"
     assert not list(out.glob("*_perf.log")), "no summary for a failed run"
+
+
+@pytest.mark.slow
+def test_launcher_reports_a_checkpoint_that_finds_no_room_in_one_line_and_leaves_nothing_of_it(model_copy,
+                                                                                                smoke_mnist):
+    """A file size limit below the checkpoint's 1.3 MB stands for a full disk (EFBIG instead of ENOSPC, the same
+    code path): the first save fails, in one line, and nothing of it is left in the checkpoint folder."""
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, resource.RLIM_INFINITY))
+
+    proc = subprocess.run(["bash", "test/train_performance_1p.sh", f"--data_path={smoke_mnist}", "--steps=5"],
+                          cwd=model_copy, env=environment(), capture_output=True, text=True, timeout=600,
+                          preexec_fn=limited)
+    ckpt = model_copy / "test" / "output" / "0" / "ckpt_npu"
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("[Error]")]
+    assert proc.returncode == 1 and errors == [
+        f"[Error] File too large writing {ckpt}/model.ckpt-0.data-00000-of-00001: raise the file size limit "
+        "(ulimit -f), and run again (no checkpoint was written yet)"], proc.stdout
+    log = (ckpt.parent / "train_0.log").read_text()
+    assert "Traceback" not in proc.stdout + proc.stderr + log
+    assert list(ckpt.iterdir()) == []

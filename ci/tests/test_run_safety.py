@@ -1,5 +1,6 @@
 """The shared never-lose-a-run pieces (ci/canonical/run_safety.py) on their own: lock, writable check,
 newest loadable checkpoint, wrong-checkpoint message, clean stop, NaN guard, damaged-TFRecord locator."""
+import errno
 import os
 import signal
 import subprocess
@@ -199,3 +200,75 @@ def test_locate_bad_tfrecord_names_file_and_record(tmp_path):
     assert rs.locate_bad_tfrecord([good]) is None
     path, record, reason = rs.locate_bad_tfrecord([good, bad])
     assert path == bad and record == 1 and reason
+
+
+def test_no_room_names_the_file_the_reason_and_what_makes_room():
+    full = OSError(errno.ENOSPC, "No space left on device", "/run/ckpt/model-4.data-00000-of-00001.tempstate991")
+    assert rs.no_room(full) == "No space left on device writing /run/ckpt/model-4.data-00000-of-00001: free " \
+                               "space on that disk"
+    assert rs.no_room(OSError(errno.EDQUOT, "Disk quota exceeded"), "/x/model.pb") == \
+        "Disk quota exceeded writing /x/model.pb: free space or raise the disk quota"
+    assert rs.no_room(OSError(errno.EDQUOT, "Disk quota exceeded")).startswith("Disk quota exceeded writing a file:")
+    # TensorFlow's errors say it in their text; Saver.save raises a second error while handling the first.
+    try:
+        try:
+            raise ValueError("/r/model-2.index.tempstate17; File too large")
+        except ValueError:
+            raise RuntimeError("Graph execution error: save/SaveV2")
+    except RuntimeError as err:
+        assert rs.no_room(err) == "File too large writing /r/model-2.index: raise the file size limit (ulimit -f)"
+    assert rs.no_room(OSError(errno.EACCES, "Permission denied", "/r/model.pb")) is None
+    assert rs.no_room(ValueError("No space left on the canvas")) is None
+    try:
+        try:
+            raise full
+        except OSError:
+            raise rs.RunSafetyError("reported already") from None  # a suppressed context is not looked at
+    except rs.RunSafetyError as err:
+        assert rs.no_room(err) is None
+
+
+def test_a_write_that_finds_no_room_leaves_the_earlier_checkpoint_and_export_and_frees_the_room(tmp_path):
+    """A real TensorFlow save (its TF2 shard folder model-2_temp/ removed after), a folder and a file written
+    under a 64 KB file size limit, in a child process: a full disk gives ENOSPC where the limit gives EFBIG, on
+    the same code path."""
+    child = textwrap.dedent(f"""\
+        import os, resource, sys
+        sys.path.insert(0, {os.path.join(REPO, 'ci', 'canonical')!r})
+        import run_safety
+        import tensorflow as tf
+        run = {str(tmp_path / 'run')!r}
+        small = tf.train.Checkpoint(w=tf.Variable(tf.zeros([100])))
+        small.write(os.path.join(run, "model-1"))
+        open(os.path.join(run, "model.pb"), "wb").write(b"earlier graph")
+        os.makedirs(os.path.join(run, "saved_model"))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, resource.RLIM_INFINITY))
+        for write in (lambda: run_safety.write_whole(os.path.join(run, "model.pb"), b"x" * 100_000),
+                      lambda: run_safety.replace_folder(os.path.join(run, "saved_model"), lambda path: (
+                          os.makedirs(path), open(os.path.join(path, "variables"), "wb").write(b"x" * 100_000)))):
+            try:
+                write()
+            except run_safety.RunSafetyError as err:
+                print(err)
+        try:
+            with run_safety.FolderLock(run) as lock:
+                lock.remove_unfinished_saves(run)
+                big = tf.train.Checkpoint(w=tf.Variable(tf.zeros([100_000])))
+                big.write(os.path.join(run, "model-2"))
+        except run_safety.RunSafetyError as err:
+            print(err)
+        print(sorted(os.listdir(run)))
+        """)
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "run"
+    assert proc.stdout.splitlines() == [
+        f"File too large writing {run}/model.pb: raise the file size limit (ulimit -f), and run again; "
+        f"{run}/model.pb is as it was",
+        f"File too large writing {run}/saved_model: raise the file size limit (ulimit -f), and run again; "
+        f"{run}/saved_model is as it was",
+        f"File too large writing {run}/model-2_temp/part-00000-of-00001.data-00000-of-00001: raise the file size "
+        "limit (ulimit -f), and run again (a launcher: with --resume=True) to continue from the last whole checkpoint",
+        str(sorted([rs.LOCK_NAME, "model-1.data-00000-of-00001", "model-1.index", "model.pb", "saved_model"]))]
+    assert (run / "model.pb").read_bytes() == b"earlier graph" and os.listdir(run / "saved_model") == []
+    assert rs.resume_point(str(run)) == str(run / "model-1")
