@@ -7,6 +7,7 @@ and the centre 227x227 crops, each also mirrored: 10 files per photo, named
 main.py reads the result (--data_path=<output_path> or its parent) and still splits by source photo.
 On-the-fly augmentation in main.py makes this step optional.
 """
+import io
 import os
 import sys
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 import cli
 import run_report
+import run_safety
 
 
 def ten_crops(image):
@@ -28,6 +30,22 @@ def ten_crops(image):
                ((width - INPUT_SIZE) // 2, (height - INPUT_SIZE) // 2)]
     crops = [image.crop((x, y, x + INPUT_SIZE, y + INPUT_SIZE)) for x, y in corners]
     return crops + [c.transpose(Image.FLIP_LEFT_RIGHT) for c in crops]
+
+
+def write_crops(entries, target):
+    os.makedirs(target, exist_ok=True)
+    progress = run_report.Progress(len(entries), unit="photo")
+    for done, (path, _, key) in enumerate(entries, 1):
+        cls, photo = key.split(".")
+        with Image.open(path) as img:
+            for i, crop in enumerate(ten_crops(img.convert("RGB"))):
+                # Encoded in memory, written by Python: PIL's own file writer ignores a short write (a full
+                # disk), which would leave a cut JPEG and no error.
+                encoded = io.BytesIO()
+                crop.save(encoded, "JPEG", quality=95)
+                with open(os.path.join(target, f"{cls}.{int(photo):09d}{i}.jpg"), "wb") as handle:
+                    handle.write(encoded.getbuffer())
+        progress.update(done)
 
 
 def main(argv):
@@ -45,14 +63,14 @@ def main(argv):
         sys.stderr.write(f"[Error] --data_path: {args.data_path} already holds crop files\n")
         return 1
     target = os.path.join(args.output_path, "train")
-    os.makedirs(target, exist_ok=True)
-    progress = run_report.Progress(len(entries), unit="photo")
-    for done, (path, _, key) in enumerate(entries, 1):
-        cls, photo = key.split(".")
-        with Image.open(path) as img:
-            for i, crop in enumerate(ten_crops(img.convert("RGB"))):
-                crop.save(os.path.join(target, f"{cls}.{int(photo):09d}{i}.jpg"), quality=95)
-        progress.update(done)
+    try:
+        write_crops(entries, target)
+    except OSError as err:  # 10 crops per photo: 250,000 files for the whole set
+        room = run_safety.no_room(err, target)
+        if room is None:
+            raise
+        sys.stderr.write(f"[Error] {room}, and run again\n")
+        return 1
     print(f"wrote {10 * len(entries)} crops of {len(entries)} photos to {target}")
     return 0
 

@@ -31,10 +31,18 @@ def write_bins(data_path, output_path, flag="--output_path"):
     for sub in ("images", "labels"):
         run_safety.writable_folder(os.path.join(output_path, sub), flag)
     progress = run_report.Progress(len(test), unit="image")
-    for i in range(len(test)):
-        images[i].tofile(os.path.join(output_path, "images", f"input_{i}.bin"))
-        one_hot[i].tofile(os.path.join(output_path, "labels", f"input_{i}.bin"))
-        progress.update(i + 1, force=i + 1 == len(test))
+    try:
+        for i in range(len(test)):
+            for sub, rows in (("images", images), ("labels", one_hot)):
+                # Python's write raises on a short write (a full disk); numpy's tofile cuts the file silently.
+                with open(os.path.join(output_path, sub, f"input_{i}.bin"), "wb") as handle:
+                    handle.write(rows[i].tobytes())
+            progress.update(i + 1, force=i + 1 == len(test))
+    except OSError as err:
+        room = run_safety.no_room(err, output_path)
+        if room is None:
+            raise
+        raise lenet_cli.ReportedError(f"{room}, and run again") from None
     print(f"wrote {len(test)} test samples to {output_path}/images and {output_path}/labels")
     return len(test)
 

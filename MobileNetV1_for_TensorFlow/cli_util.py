@@ -81,6 +81,9 @@ def _one_line(err, prog):
         return str(err), err.status
     if isinstance(err, (UserError, run_safety.RunSafetyError)):
         return str(err), 1
+    room = run_safety.no_room(err)  # evaluation's summaries (training and exports say their own)
+    if room:
+        return f"{room}, and run again", 1
     import distributed  # loaded only when the run got as far as forming a cluster
 
     if isinstance(err, distributed.ClusterError):

@@ -45,3 +45,9 @@ def main(adapter, argv=None):
     except KeyboardInterrupt:  # Ctrl-C outside training (reading data, eval polling): nothing to save
         sys.stderr.write(f"[Error] interrupted by Ctrl-C in {args.mode} mode\n")
         return 130
+    except Exception as err:  # no room for eval's summaries or finalize's checkpoint (train's lock says its own)
+        room = run_safety.no_room(err)
+        if room is None:
+            raise
+        sys.stderr.write(f"[Error] {room}, and run again\n")
+        return 1

@@ -1,5 +1,6 @@
 """File discovery, bad files, the photo-level split (synthetic and real photos) and the tf.data pipelines."""
 import os
+import resource
 
 import numpy as np
 import pytest
@@ -162,3 +163,18 @@ def test_pca_jitter_is_the_originals_per_crop_pca():
     flat[..., 1] = 77
     jittered = data_loader.pca_jitter(tf.constant(flat), tf.constant(alpha)).numpy()
     assert np.isfinite(jittered).all() and np.allclose(jittered[..., 1], 77, atol=0.01)  # exact statistics: no shift
+
+
+def test_preprocessing_that_finds_no_room_is_one_line(tmp_path, photos, capsys):
+    """A file size limit (EFBIG: the same code path as a full disk's ENOSPC) below one crop's size. PIL's own
+    file writer ignored the short write and left a cut JPEG with exit status 0."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        status = data_preprocessor.main([f"--data_path={photos}", f"--output_path={tmp_path / 'pre'}"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1, err
+    assert err[0] == f"[Error] File too large writing {tmp_path / 'pre' / 'train'}: raise the file size limit " \
+        "(ulimit -f), and run again"

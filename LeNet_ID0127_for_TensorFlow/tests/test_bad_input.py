@@ -232,6 +232,20 @@ def test_preprocess_without_test_files(tmp_path, capsys):
     assert_one_line_error(*result, "missing t10k-images-idx3-ubyte.gz")
 
 
+def test_preprocess_that_finds_no_room_is_one_line(small_mnist, tmp_path, capsys):
+    """A file size limit below one image's 3,136 bytes (EFBIG: the same code path as a full disk's ENOSPC):
+    numpy's tofile cut the file at the limit and went on with exit status 0."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000, hard))
+    try:
+        result = run_in_process(LeNet_preprocess.main, [f"--data_path={small_mnist}", f"--output_path={tmp_path}/b"],
+                                capsys)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert_one_line_error(*result, f"File too large writing {tmp_path}/b: raise the file size limit (ulimit -f), "
+                                   "and run again")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("script, bad_flag", [("LeNet.py", "--batch_size=0"), ("LeNet_frozen_graph.py", "--ckpt_path"),
                                               ("LeNet_online_inference.py", "--batchSize=x"),

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 
 import numpy as np
@@ -82,6 +83,20 @@ def test_result_record_and_training_scalars(trained):
     assert all(t > l for (_, t), (_, l) in zip(scalars["total_loss"], scalars["loss"]))  # + weight decay
     assert all(0 <= value <= 1 for _, value in scalars["train_top1"])
     assert all(value > 0 for _, value in scalars["images_per_sec"])
+
+
+def test_an_evaluation_that_finds_no_room_is_one_line(trained, small_data, tmp_path):
+    """A file size limit (EFBIG: the same code path as a full disk's ENOSPC) below the size of the evaluation's
+    summaries and eval_results.txt."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        result = evaluate(small_data, trained[0] / "model.ckpt-20", tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert "Traceback" not in result[1] + result[2]
+    assert re.fullmatch(rf"\[Error\] File too large writing {tmp_path}/(events\.out\.tfevents\.\S+|eval_results\.txt): "
+                        r"raise the file size limit \(ulimit -f\), and run again", one_error_line(*result))
 
 
 def test_ema_evaluation_differs_from_raw(trained, small_data, tmp_path, monkeypatch):

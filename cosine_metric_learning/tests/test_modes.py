@@ -3,6 +3,7 @@ evaluate_test, export, freeze (loaded both ways deep_sort loads it), finalize, a
 import json
 import os
 import re
+import resource
 import shutil
 
 import numpy as np
@@ -236,6 +237,21 @@ def test_finalize_keeps_only_the_network(short_run, tmp_path, monkeypatch):
         features = sess.run("features:0", {graph.get_tensor_by_name("images:0"): bgr})
     expected = checkpoint_features(tf.train.latest_checkpoint(str(short_run[0] / "short")), bgr)
     np.testing.assert_allclose(features, expected, atol=1e-5)
+
+
+def test_finalize_that_finds_no_room_is_one_line(short_run, tmp_path, monkeypatch):
+    """A file size limit below the checkpoint's size (EFBIG: the same code path as a full disk's ENOSPC)."""
+    monkeypatch.chdir(tmp_path)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, hard))
+    try:
+        status, out, err = call(train_market1501, *readme_command("train_market1501.py", "finalize",
+                                                                  checkpoint=short_run[0] / "short"))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert status == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"[Error] File too large writing {tmp_path}/market1501.ckpt.data-00000-" \
+                                           "of-00001: raise the file size limit (ulimit -f), and run again"
 
 
 @pytest.fixture
