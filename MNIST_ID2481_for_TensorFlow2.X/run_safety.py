@@ -240,11 +240,10 @@ class FolderLock:
                     self.remove_unfinished_saves(folder)
         finally:
             self.release()
-        if room and any(numbered_checkpoints(folder) for folder in self._swept):
-            raise RunSafetyError(f"{room}, and run again (a launcher: with --resume=True) to continue from the "
-                                 "last whole checkpoint") from None
         if room:
-            raise RunSafetyError(f"{room}, and run again (no checkpoint was written yet)") from None
+            resumable = any(numbered_checkpoints(folder) for folder in self._swept)
+            raise RunSafetyError(f"{room}, and run again " + ("(a launcher: with --resume=True) to continue from the "
+                                 "last whole checkpoint" if resumable else "(no checkpoint was written yet)")) from None
 
 
 def numbered_checkpoints(folder):
