@@ -21,6 +21,12 @@ CHECKPOINT_NAME = "model.ckpt"
 MIN_KEPT = 2  # a kill during a save damages at most the newest; the one before it must still be there
 
 
+class SaveFailed(Exception):
+    """A checkpoint save's error, raised as this type: the monitored session takes an OutOfRangeError inside its
+    block (what TensorFlow raises for a file over the size limit, EFBIG) for the end of the input and would end
+    the run as if it were complete, with no checkpoint and exit status 0."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The fields of tf.estimator.RunConfig (NPURunConfig on Ascend) the loop reads, and some of its own."""
@@ -87,8 +93,11 @@ class SessionLoop:
                         if not session.raw_session().run(weights_finite):
                             raise run_safety.TrainingDiverged(f"the weights are not finite at step {step}; lower "
                                                               "--learning_rate")
-                        saved["path"] = saver.save(session.raw_session(), os.path.join(config.model_dir,
-                                                                                       CHECKPOINT_NAME), step)
+                        try:
+                            saved["path"] = saver.save(session.raw_session(), os.path.join(config.model_dir,
+                                                                                           CHECKPOINT_NAME), step)
+                        except tf.errors.OutOfRangeError as err:
+                            raise SaveFailed(err.message) from err
                         saved["step"] = step
                     return saved["path"]
 

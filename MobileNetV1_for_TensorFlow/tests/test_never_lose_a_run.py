@@ -6,6 +6,7 @@ from a moved folder past a damaged checkpoint: test_training.py; SIGTERM through
 import glob
 import os
 import re
+import resource
 import shutil
 import types
 
@@ -51,6 +52,20 @@ def test_nan_total_loss_stops_the_run_before_any_checkpoint_of_it(tmp_path):
         reader = tf.train.load_checkpoint(str(tmp_path / "0" / f"model.ckpt-{step}"))
         for name in reader.get_variable_to_shape_map():
             assert np.isfinite(reader.get_tensor(name)).all(), (step, name)
+
+
+def test_a_save_over_the_file_size_limit_is_one_line_not_a_finished_run(tmp_path):
+    """TensorFlow raises OutOfRangeError for a file over the size limit (EFBIG), which the monitored session
+    took for the end of the input: the run ended with exit 0, no step and the save's partial file left."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
+    try:
+        result = call_train(args_for(tmp_path, "--max_train_steps=4"), injected_input())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert one_error_line(*result) == f"[Error] File too large writing {tmp_path}/0/model.ckpt-0.data-00000-of-" \
+        "00001: raise the file size limit (ulimit -f), and run again (no checkpoint was written yet)"
+    assert result[0] == 1 and sorted(os.listdir(tmp_path / "0")) == [run_safety.LOCK_NAME, "train"]  # summaries
 
 
 def foreign_checkpoint(prefix):
