@@ -36,8 +36,8 @@ import json
 import math
 import os
 import random
-import resource
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -297,11 +297,11 @@ class Launch:
         self.offset = os.path.getsize(self.log) if resume and self.log and os.path.isfile(self.log) else 0
         self.buffer = ""
         self.steps = []  # (global step, loss text, seconds since launch)
+        limited = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, resource.RLIM_INFINITY))) \
+            if file_limit else None
         with open(self.console_path, "w") as console:
             self.proc = subprocess.Popen(command, cwd=cwd or harness.test_dir, env=env, stdout=console,
-                                         stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=file_limit and (
-                                             lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
-                                                                        (file_limit, resource.RLIM_INFINITY))))
+                                         stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=limited)
         self.start = time.time()
 
     def elapsed(self):
