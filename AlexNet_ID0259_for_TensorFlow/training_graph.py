@@ -45,6 +45,28 @@ class TrainingGraph(NamedTuple):
     conv1: list           # conv1's kernels, one per tower (the kernel images)
 
 
+class DecayedMomentum(tf.compat.v1.train.MomentumOptimizer):
+    """Momentum SGD on the loss plus decay * sum(w ** 2) / 2 over the `decayed` variables, the weight decay
+    added to each one's momentum accumulator in place (accum += decay / momentum * w, then the usual
+    accum = momentum * accum + grad): the same update as differentiating the decay term, without the two
+    passes over each weight that the gradient's Mul and AddN took (fc1's 37.7M weights: a tenth of a
+    bfloat16 step on an AMX CPU). Slots and checkpoints are MomentumOptimizer's."""
+
+    def __init__(self, learning_rate, momentum, decay, decayed):
+        super().__init__(learning_rate, momentum)
+        self._decay = decay
+        self._decayed = {v.ref() for v in decayed}
+
+    def _resource_apply_dense(self, grad, var):
+        if var.ref() not in self._decayed:
+            return super()._resource_apply_dense(grad, var)
+        accum = self.get_slot(var, "momentum")
+        decayed = tf.raw_ops.ResourceApplyGradientDescent(
+            var=accum.handle, alpha=tf.constant(-self._decay / self._momentum, var.dtype), delta=var.read_value())
+        with tf.control_dependencies([decayed]):
+            return super()._resource_apply_dense(grad, var)
+
+
 def _hits(logits, labels):
     return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels), tf.int32))
 
@@ -62,12 +84,13 @@ def build(inputs, learning_rate, init, pixels, seed, ranks=None):
         logits = model.inference(model.network_input(images, pixels), model.KEEP_PROB, alexnet_device.dropout_op(),
                                  init)
         xent = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        loss = xent + model.WEIGHT_DECAY * tf.add_n([tf.nn.l2_loss(w) for w in model.weight_tensors()])
+        decayed = model.weight_tensors()
+        loss = xent + model.WEIGHT_DECAY * tf.add_n([tf.nn.l2_loss(w) for w in decayed])
         lr = tf.compat.v1.get_variable("learning_rate", initializer=float(learning_rate), trainable=False)
         new_lr = tf.compat.v1.placeholder(tf.float32, [])
-        optimizer = alexnet_device.wrap_optimizer(tf.compat.v1.train.MomentumOptimizer(lr, MOMENTUM), ranks)
+        optimizer = alexnet_device.wrap_optimizer(DecayedMomentum(lr, MOMENTUM, model.WEIGHT_DECAY, decayed), ranks)
         global_step = tf.compat.v1.train.get_or_create_global_step()
-        train_op = optimizer.minimize(loss, global_step=global_step)
+        train_op = optimizer.minimize(xent, global_step=global_step)
         val_images, val_labels = held_out_it.get_next()
         val_logits = model.inference(model.network_input(val_images, pixels))
         figures = tf.compat.v1.placeholder(tf.float32, [4])

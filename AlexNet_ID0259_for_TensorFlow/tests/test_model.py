@@ -97,3 +97,33 @@ def test_network_input_modes():
     np.testing.assert_array_equal(model.network_input(images, "raw").numpy(), images.numpy())
     np.testing.assert_allclose(model.network_input(images, "unit").numpy().reshape(2, 3), [[-1.0] * 3, [1.0] * 3],
                                rtol=1e-5)
+
+
+def test_decayed_momentum_takes_the_steps_of_momentum_on_the_loss_with_its_decay_term():
+    """training_graph.DecayedMomentum adds the decay into the accumulator in place; three steps from the same
+    start must match MomentumOptimizer on loss + decay * l2 (only the decayed variable is decayed)."""
+    import training_graph
+
+    start = np.random.RandomState(3).normal(size=(4, 3))
+    inputs = np.random.RandomState(4).normal(size=(5, 4))
+
+    def three_steps(make_optimizer, with_term):
+        g = tf.Graph()
+        with g.as_default():
+            w = tf.compat.v1.get_variable("w", initializer=tf.constant(start))
+            b = tf.compat.v1.get_variable("b", initializer=tf.constant(np.ones(3)))
+            loss = tf.reduce_sum(tf.square(tf.matmul(tf.constant(inputs), w) + b))
+            term = 0.05 * tf.nn.l2_loss(w)
+            step = make_optimizer([w]).minimize(loss + term if with_term else loss)
+            with tf.compat.v1.Session() as sess:
+                sess.run(tf.compat.v1.global_variables_initializer())
+                for _ in range(3):
+                    sess.run(step)
+                return sess.run([w, b])
+
+    expected = three_steps(lambda _: tf.compat.v1.train.MomentumOptimizer(0.01, 0.9), True)
+    ours = three_steps(lambda decayed: training_graph.DecayedMomentum(0.01, 0.9, 0.05, decayed), False)
+    undecayed = three_steps(lambda _: tf.compat.v1.train.MomentumOptimizer(0.01, 0.9), False)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-8)  # decay / momentum * momentum: rounding only
+    assert not np.allclose(ours[0], undecayed[0])
