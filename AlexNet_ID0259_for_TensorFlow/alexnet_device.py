@@ -37,7 +37,7 @@ def is_ascend():
 
 def precision(precision_mode, cpu_flags=None):
     """The zoo_precision.Precision this machine gives precision_mode (cpu_flags: read when None): on a CPU
-    bfloat16 where a benchmark measured AlexNet faster in it (AMX: 1.58x). A bad ZOO_CPU_BF16 is a
+    bfloat16 where a benchmark measured AlexNet faster in it (AMX: 1.84x). A bad ZOO_CPU_BF16 is a
     RunSafetyError, which main.py reports in one line."""
     try:
         return zoo_precision.resolve(precision_mode, zoo_precision.detect_device(ADAPTER), MODEL, cpu_flags)

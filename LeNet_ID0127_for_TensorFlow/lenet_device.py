@@ -30,8 +30,8 @@ def is_ascend():
 
 def precision(precision_mode):
     """The zoo's one table (zoo_precision.resolve): on a CPU the mixed modes train in bfloat16 only where a
-    benchmark measured LeNet faster in it on that CPU kind (on AMX it was not: 0.96x). A bad ZOO_CPU_BF16 is a
-    UsageError (one line)."""
+    benchmark measured LeNet faster in it on that CPU kind (AMX: 1.06x; AVX-512 bf16: 0.95x, so float32). A bad
+    ZOO_CPU_BF16 is a UsageError (one line)."""
     try:
         return zoo_precision.resolve(precision_mode, device(), MODEL)
     except ValueError as err:

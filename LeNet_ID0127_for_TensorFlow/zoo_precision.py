@@ -70,15 +70,21 @@ class Measurement(NamedTuple):
 
 EPYC_BF16_BENCH = ("2-core AMD EPYC with AVX-512 bf16, tensorflow-cpu 2.21, `bash ci/bench.sh --precision both "
                    "--rounds 2` (2026-12-02), perf launcher: ")
+XEON_AMX_BENCH = ("2-core Intel Xeon with AMX, tensorflow-cpu 2.21, `bash ci/bench.sh --precision both --rounds 2` "
+                  "(2026-12-03), perf launcher: ")
 # (model folder, CPU kind) -> Measurement. Only measured figures; a new one comes from BENCH_COMMAND, whose
 # table prints the project's measured ratio next to the entry here.
 MEASURED_BF16 = {
     ("LeNet_ID0127_for_TensorFlow", "amx_bf16"): Measurement(
-        0.96, "2-core Intel Xeon with AMX, tensorflow-cpu 2.21, perf launcher: bf16 mode 4,224 img/s, float32 "
-              "4,422 img/s (issue #14)"),
+        1.06, XEON_AMX_BENCH + "bf16 mode 9,140 img/s, float32 8,650 img/s"),
+    ("MNIST_ID2481_for_TensorFlow2.X", "amx_bf16"): Measurement(
+        2.16, XEON_AMX_BENCH + "bf16 mode 8,061 img/s, float32 3,730 img/s"),
     ("AlexNet_ID0259_for_TensorFlow", "amx_bf16"): Measurement(
-        1.58, "2-core Intel Xeon with AMX, tensorflow-cpu 2.21, perf launcher: bf16 mode 88.3 img/s, float32 "
-              "56.0 img/s (issue #14)"),
+        1.84, XEON_AMX_BENCH + "bf16 mode 82.8 img/s, float32 44.9 img/s (`--only AlexNet`, after its LRN gradient)"),
+    ("MobileNetV1_for_TensorFlow", "amx_bf16"): Measurement(
+        0.91, XEON_AMX_BENCH + "bf16 mode 21.6 img/s, float32 23.8 img/s"),
+    ("cosine_metric_learning", "amx_bf16"): Measurement(
+        1.44, XEON_AMX_BENCH + "bf16 mode 85.0 img/s, float32 58.9 img/s"),
     ("LeNet_ID0127_for_TensorFlow", "avx512_bf16"): Measurement(
         0.95, EPYC_BF16_BENCH + "bf16 mode 9,111 img/s, float32 9,565 img/s"),
     ("MNIST_ID2481_for_TensorFlow2.X", "avx512_bf16"): Measurement(
