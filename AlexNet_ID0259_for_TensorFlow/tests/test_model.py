@@ -127,3 +127,22 @@ def test_decayed_momentum_takes_the_steps_of_momentum_on_the_loss_with_its_decay
     for a, b in zip(ours, expected):
         np.testing.assert_allclose(a, b, rtol=1e-8)  # decay / momentum * momentum: rounding only
     assert not np.allclose(ours[0], undecayed[0])
+
+
+@pytest.mark.parametrize("height, width, size, stride", [(227, 227, 11, 4), (30, 25, 5, 3), (16, 17, 4, 2)])
+def test_strided_convolution_as_blocks_equals_conv2d_with_gradients(height, width, size, stride):
+    """conv1's blocked convolution gives conv2d's VALID result and kernel gradient, also where the kernel is
+    not a whole number of blocks and where input rows past the last window are never read."""
+    rng = np.random.RandomState(5)
+    x = tf.constant(rng.normal(size=(2, height, width, 3)).astype(np.float32))
+    w = tf.constant(rng.normal(size=(size, size, 3, 8)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(w)
+        ours = model.conv_as_blocks(x, w, stride)
+        reference = tf.nn.conv2d(x, w, stride, "VALID")
+        weights = tf.constant(rng.normal(size=reference.shape).astype(np.float32))
+        ours_loss, reference_loss = tf.reduce_sum(ours * weights), tf.reduce_sum(reference * weights)
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tape.gradient(ours_loss, w).numpy(), tape.gradient(reference_loss, w).numpy(),
+                               rtol=1e-4, atol=1e-2)
