@@ -152,10 +152,9 @@ def _conv_stage(x, params, stride, padding, lrn_on, pool):
     A strided VALID convolution (conv1) runs as conv_as_blocks."""
     w = tf.concat([w for w, _ in params], axis=3) if len(params) > 1 else params[0][0]
     b = tf.concat([b for _, b in params], axis=0) if len(params) > 1 else params[0][1]
-    if stride > 1 and padding == "VALID":
-        y = tf.nn.bias_add(conv_as_blocks(x, w, stride), b)
-    else:
-        y = tf.nn.bias_add(tf.nn.conv2d(x, w, strides=stride, padding=padding), b)
+    blocked = stride > 1 and padding == "VALID"
+    y = conv_as_blocks(x, w, stride) if blocked else tf.nn.conv2d(x, w, strides=stride, padding=padding)
+    y = tf.nn.bias_add(y, b)
     if lrn_on:
         y = lrn(y, groups=len(params))
     if pool:
