@@ -31,9 +31,12 @@ def _variables(scope, weight_shape, bias_size):
 
 
 def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps):
+    """The original's convolution, sigmoid and 2x2 max pooling. The sigmoid runs after the pooling: it is
+    monotonic, so the result is the same, and it and its gradient cost a quarter (RESULTS.md: the step
+    8-19 % faster)."""
     weights, bias = _variables(scope, [5, 5, in_maps, out_maps], out_maps)
     conv = tf.nn.conv2d(inputs, weights, 1, "SAME")
-    return tf.nn.max_pool2d(tf.sigmoid(conv + bias), ksize=2, strides=2, padding="SAME")
+    return tf.sigmoid(tf.nn.max_pool2d(conv + bias, ksize=2, strides=2, padding="SAME"))
 
 
 def _dense(scope, inputs, n_out, activation=None):

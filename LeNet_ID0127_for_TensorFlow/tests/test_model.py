@@ -1,4 +1,5 @@
-"""The network: parameter count from the layer table, variable names, shapes."""
+"""The network: parameter count from the layer table, variable names, shapes; pooling before the sigmoid."""
+import numpy as np
 import tensorflow as tf
 
 import lenet_model
@@ -35,3 +36,21 @@ def test_second_tower_shares_weights():
         lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
         lenet_model.inference(tf.compat.v1.placeholder(tf.float32, [None, 784]))
         assert len(lenet_model.model_variables()) == 10
+
+
+def test_convolution_layers_equal_the_originals_sigmoid_then_pooling_with_gradients():
+    """_conv_sigmoid_pool pools before its sigmoid; the original order gives the same maps and gradients."""
+    rng = np.random.default_rng(5)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        images = tf.constant(rng.uniform(0, 1, (8, 28, 28, 1)), tf.float32)
+        got = lenet_model._conv_sigmoid_pool("layer_1", images, 1, 6)
+        weights, bias = tf.compat.v1.trainable_variables()
+        session.run(tf.compat.v1.global_variables_initializer())
+        session.run(bias.assign(rng.normal(0, 1, 6)))  # maps on both sides of 0
+        want = tf.nn.max_pool2d(tf.sigmoid(tf.nn.conv2d(images, weights, 1, "SAME") + bias), 2, 2, "SAME")
+        upstream = tf.constant(rng.normal(0, 1, (8, 14, 14, 6)), tf.float32)
+        gradients = [tf.gradients(maps, [weights, bias], upstream) for maps in (got, want)]
+        (got, want), (got_grads, want_grads) = session.run([(got, want), gradients])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
