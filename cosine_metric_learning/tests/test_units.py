@@ -17,6 +17,7 @@ import run_report
 import train_market1501
 from datasets.util import create_validation_split
 from nets.deep_sort import network_definition as net_def
+from nets.deep_sort import residual_net as rn
 
 
 def build(num_classes=None, is_training=True):
@@ -35,6 +36,28 @@ def test_trainable_parameters_without_classifier():
     classifier = {v.op.name: v.shape.as_list() for v in trainable if v.op.name.startswith("ball/")}
     assert trunk == 2_800_864
     assert classifier == {"ball/mean_vectors": [128, 751], "ball/scale": []}
+
+
+def test_stem_pools_before_the_elu_and_equals_the_originals_order_with_gradients():
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.constant(np.random.default_rng(2).uniform(0, 1, (4, 128, 64, 3)), tf.float32)
+        ctx = rn.Context(is_training=True)
+        got = net_def.stem(images, ctx)
+        with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(), reuse=True):  # the same variables
+            net = rn.conv2d(images, 32, 3, 1, "conv1_1", ctx, activation=tf.nn.elu, bn=True)
+            net = rn.conv2d(net, 32, 3, 1, "conv1_2", ctx, activation=tf.nn.elu, bn=True)
+            want = tf.nn.max_pool2d(net, 3, 2, "SAME")
+        variables = tf.compat.v1.trainable_variables()
+        upstream = tf.constant(np.random.default_rng(3).normal(0, 1, (4, 64, 32, 32)), tf.float32)
+        gradients = [tf.gradients(maps, variables, upstream) for maps in (got, want)]
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            got, want, (got_grads, want_grads) = session.run([got, want, gradients])
+    assert got.shape == (4, 64, 32, 32) and (want < 0).sum() > 100  # ELU's negative side is compared too
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for variable, g, w in zip(variables, got_grads, want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4 * np.abs(w).max(), err_msg=variable.op.name)
 
 
 def test_original_variable_names():

@@ -10,9 +10,7 @@ IMAGE_SHAPE = (128, 64, 3)
 def create_network(images, is_training, num_classes=None, weight_decay=1e-8, global_step=None):
     """Returns (features, logits); logits is None unless num_classes is given (cosine-softmax head)."""
     ctx = rn.Context(is_training, weight_decay, global_step)
-    net = rn.conv2d(images, 32, 3, 1, "conv1_1", ctx, activation=tf.nn.elu, bn=True)
-    net = rn.conv2d(net, 32, 3, 1, "conv1_2", ctx, activation=tf.nn.elu, bn=True)
-    net = tf.nn.max_pool2d(net, 3, 2, "SAME", name="pool1")
+    net = stem(images, ctx)
     net = rn.residual_block(net, "conv2_1", ctx, is_first=True)
     net = rn.residual_block(net, "conv2_3", ctx)
     net = rn.residual_block(net, "conv3_1", ctx, increase_dim=True)
@@ -28,6 +26,15 @@ def create_network(images, is_training, num_classes=None, weight_decay=1e-8, glo
     if num_classes is not None:
         logits = cosine_softmax_logits(features, num_classes, ctx)
     return features, logits
+
+
+def stem(images, ctx):
+    """conv1_1, conv1_2 and pool1 (3x3, stride 2). conv1_2's ELU runs after the pooling, not before it as in
+    the original: ELU is monotonic, so the maps are the same (tests/test_units.py), and the ELU and its gradient
+    cover a quarter of the values (RESULTS.md: the training step 3-8 % faster)."""
+    net = rn.conv2d(images, 32, 3, 1, "conv1_1", ctx, activation=tf.nn.elu, bn=True)
+    net = rn.conv2d(net, 32, 3, 1, "conv1_2", ctx, bn=True)
+    return tf.nn.elu(tf.nn.max_pool2d(net, 3, 2, "SAME", name="pool1"))
 
 
 def cosine_softmax_logits(features, num_classes, ctx):
