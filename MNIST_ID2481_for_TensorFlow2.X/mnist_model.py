@@ -10,7 +10,7 @@ def create_model():
     of before it. ReLU is monotonic, so max(relu(x)) = relu(max(x)) and the outputs and gradients are the same
     (tests/test_units.py compares them with the original order), but the ReLU and its gradient touch a quarter
     of the values: under bf16 the gradient is a plain elementwise kernel, not fused into a oneDNN convolution,
-    and it took 15 % of a training step (RESULTS.md)."""
+    and it took 15 % of a bf16 step's op time (RESULTS.md)."""
     import keras
     import tensorflow as tf
 
