@@ -30,7 +30,7 @@ def _variables(scope, weight_shape, bias_size):
     return weights, bias
 
 
-def _conv_sigmoid_pool(scope, inputs, in_maps, out_maps):
+def _conv_pool_sigmoid(scope, inputs, in_maps, out_maps):
     """The original's convolution, sigmoid and 2x2 max pooling. The sigmoid runs after the pooling: it is
     monotonic, so the result is the same, and it and its gradient cost a quarter (RESULTS.md: the step
     8-19 % faster)."""
@@ -48,8 +48,8 @@ def _dense(scope, inputs, n_out, activation=None):
 def inference(images):
     """images: float32 [batch, 784] in [0, 1] -> logits float32 [batch, 10]."""
     x = tf.reshape(images, [-1, IMAGE_SIDE, IMAGE_SIDE, 1])
-    x = _conv_sigmoid_pool("layer_1", x, 1, 6)
-    x = _conv_sigmoid_pool("layer_2", x, 6, 16)
+    x = _conv_pool_sigmoid("layer_1", x, 1, 6)
+    x = _conv_pool_sigmoid("layer_2", x, 6, 16)
     x = tf.reshape(x, [-1, (IMAGE_SIDE // 4) ** 2 * 16])
     x = _dense("fc_1", x, 120, tf.sigmoid)
     x = _dense("fc_2", x, 84, tf.sigmoid)

@@ -39,11 +39,11 @@ def test_second_tower_shares_weights():
 
 
 def test_convolution_layers_equal_the_originals_sigmoid_then_pooling_with_gradients():
-    """_conv_sigmoid_pool pools before its sigmoid; the original order gives the same maps and gradients."""
+    """_conv_pool_sigmoid pools before its sigmoid; the original order gives the same maps and gradients."""
     rng = np.random.default_rng(5)
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         images = tf.constant(rng.uniform(0, 1, (8, 28, 28, 1)), tf.float32)
-        got = lenet_model._conv_sigmoid_pool("layer_1", images, 1, 6)
+        got = lenet_model._conv_pool_sigmoid("layer_1", images, 1, 6)
         weights, bias = tf.compat.v1.trainable_variables()
         session.run(tf.compat.v1.global_variables_initializer())
         session.run(bias.assign(rng.normal(0, 1, 6)))  # maps on both sides of 0
